@@ -1,0 +1,1 @@
+"""Task datasets (loaders for real files and generators), the example/batch contract, collation, caching."""

@@ -1,0 +1,1 @@
+"""What users call: the command line (`kgreason`), the demo, and (later) run_pipeline, GraphQA and batch predict."""
