@@ -82,22 +82,21 @@ class GraphBuilder:
         weights: list[float] | None = None,
     ) -> None:
         """Add one chunk of statements given as three equally long columns of keys (plus optional weights)."""
-        n = len(heads)
-        self.read += n
+        self.read += len(heads)
         is_literal = [t[:1] == '"' for t in tails]
         if any(is_literal):
+            # Entity ids in order of first appearance, row by row; literal tails go to the attribute table.
+            self.entities.ids([x for h, t, lit in zip(heads, tails, is_literal) for x in ((h,) if lit else (h, t))])
             lit_rows = [i for i, flag in enumerate(is_literal) if flag]
             ent_rows = [i for i, flag in enumerate(is_literal) if not flag]
             self._add_attributes([heads[i] for i in lit_rows], [relations[i] for i in lit_rows], [tails[i] for i in lit_rows])
             heads, relations, tails = [heads[i] for i in ent_rows], [relations[i] for i in ent_rows], [tails[i] for i in ent_rows]
             weights = [weights[i] for i in ent_rows] if weights is not None else None
-        h = self.entities.ids(heads)
-        r = self.relations.ids(relations)
-        t = self.entities.ids(tails)
-        flat = array("q", bytes(8 * 3 * len(h)))
-        flat[0::3], flat[1::3], flat[2::3] = array("q", h), array("q", r), array("q", t)
+        ends = self.entities.ids([x for pair in zip(heads, tails) for x in pair])  # first-appearance order
+        flat = array("q", bytes(8 * 3 * len(heads)))
+        flat[0::3], flat[1::3], flat[2::3] = array("q", ends[0::2]), array("q", self.relations.ids(relations)), array("q", ends[1::2])
         self._triples.extend(flat)
-        self._weights.extend(weights if weights is not None else [1.0] * len(h))
+        self._weights.extend(weights if weights is not None else [1.0] * len(heads))
 
     def _add_attributes(self, heads: list[str], relations: list[str], values: list[str]) -> None:
         flat = array("q", bytes(8 * 3 * len(heads)))

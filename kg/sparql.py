@@ -1,6 +1,7 @@
 """SPARQL 1.1 over a `KnowledgeGraph`, with Oxigraph (default, fast, RDF 1.2) or rdflib as the engine.
 
-Names (TSV/ConceptNet entities and relations) are IRIs under `urn:kgreason:`; the prefix `kg:` is declared
+Oxigraph stores numeric literals as numbers, so it returns `"01"^^xsd:integer` as `"1"^^xsd:integer`; rdflib
+keeps lexical forms. Names (TSV/ConceptNet entities and relations) are IRIs under `urn:kgreason:`; the prefix `kg:` is declared
 for every query, with `rdf:`, `rdfs:`, `owl:`, `skos:` and `xsd:`, so `?s kg:IsA kg:sport` works on
 ConceptNet. Results come back as keys (`kgreason.kg.terms`): names as plain strings, IRIs as `<...>`.
 

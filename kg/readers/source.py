@@ -64,6 +64,19 @@ class Source:
         buffered = io.BufferedReader(self._counter, buffer_size=1 << 20)
         return gzip.GzipFile(fileobj=buffered, mode="rb") if self.gzipped else buffered
 
+    def undecodable_position(self, encoding: str = "utf-8") -> tuple[int, int] | None:
+        """(line, column) of the first bytes that are not valid `encoding`, both 1-based; None if all are.
+
+        Decoders read ahead of the parser, so their errors do not know the line; this rescans the file.
+        """
+        with self.open_binary() as stream:
+            for line_no, raw in enumerate(stream, 1):
+                try:
+                    raw.decode(encoding)
+                except UnicodeDecodeError as err:
+                    return line_no, len(raw[: err.start].decode(encoding, errors="replace")) + 1
+        return None
+
     @property
     def base_iri(self) -> str:
         """Default base for relative IRIs: the file's own `file://` URI, as RDF prescribes."""

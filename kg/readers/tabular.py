@@ -43,14 +43,16 @@ def _rows(source: Source, layout: str, encoding: str) -> Iterator[tuple[int, lis
         else:
             for line_no, line in enumerate(text, 1):
                 line = line.rstrip("\r\n")
-                if line and not line.startswith("#"):
+                if line.strip() and not line.startswith("#"):
                     yield line_no, line.split("\t")
     except UnicodeDecodeError as err:
+        line, column = source.undecodable_position(encoding) or (None, None)
         raise ParseError(
-            f"bytes are not valid {encoding} ({err.reason}) on the line after line {line_no}",
+            f"bytes are not valid {encoding} ({err.reason})",
             path=source.location,
-            line=line_no + 1,
-            hint=f"convert the file to UTF-8 (iconv -f latin1 -t utf-8), or pass the file's encoding (encoding='latin-1')",
+            line=line,
+            column=column,
+            hint="convert the file to UTF-8 (iconv -f latin1 -t utf-8), or pass the file's encoding (encoding='latin-1')",
         ) from None
     except csv.Error as err:
         raise ParseError(f"malformed CSV: {err}", path=source.location, line=line_no + 1) from None
