@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +33,7 @@ SELECT ?grandparent ?grandchild WHERE {
 
 def write_family_files(out: Path, *, seed: int) -> tuple[Path, Path]:
     """Write the family as N-Triples (facts + labels) and as TSV (spouses + some repeated facts)."""
-    family = generate_family(4, seed=seed)
+    family = generate_family(4, seed=seed, children=(2, 3))
     facts = family.triples()
     nt_path, tsv_path = out / "family.nt", out / "family_extra.tsv"
     with open(nt_path, "w", encoding="utf-8") as nt:
@@ -77,11 +78,13 @@ def run_demo(out: str | Path, *, seed: int = 0) -> None:
     console.print(f"({len(result.rows)} pairs in all)")
 
     console.rule("4. how are two people related? (shortest graph path)")
-    leaves = [key for key in kg.entities.keys if not kg.neighbours(kg.entities.id(key), direction="out").size]
-    source, target = kg.entities.id(leaves[0]), kg.entities.id(leaves[-1])
-    paths = kg.shortest_paths([source], [target], max_length=8, limit=1)
-    console.print(f"{kg.label(source)} → {kg.label(target)}:")
-    console.print(paths[0].describe(kg) if paths else "no path")
+    parent_relations = [kg.relations.id(f"<{EX}{r}>") for r in ("mother_of", "father_of")]
+    has_children = set(kg.triples[np.isin(kg.triples[:, 1], parent_relations), 0].tolist())
+    youngest = [e for e in range(kg.num_entities) if e not in has_children][:12]
+    candidates = [(p, a, b) for a in youngest for b in youngest if a < b for p in kg.shortest_paths([a], [b], max_length=10, limit=1)]
+    path = max(candidates, key=lambda c: (len(c[0]), -c[1], -c[2]))[0]  # the two farthest apart
+    console.print(f"{kg.label(path.source)} → {kg.label(path.target)} ({len(path)} steps):")
+    console.print(path.describe(kg))
 
     console.rule("artefacts")
     for label, path in [("N-Triples", nt_path), ("TSV", tsv_path), ("store", store)]:

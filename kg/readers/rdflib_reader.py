@@ -123,8 +123,9 @@ def _via_graph(source: Source | str, *, format: str, base_iri: str | None, bnode
     location = source.location if isinstance(source, Source) else source
     dataset = rdflib.Dataset(default_union=True)
     with _literal_normalisation_off(), warnings.catch_warnings():
-        # rdflib 7.6's own Dataset.parse uses its deprecated `default_context`
+        # rdflib 7.6's own Dataset.parse and JSON-LD parser use its deprecated APIs; nothing a user can act on
         warnings.filterwarnings("ignore", "Dataset.default_context is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", "ConjunctiveGraph is deprecated", DeprecationWarning)
         try:
             if isinstance(source, Source):
                 with source.open_binary() as stream:

@@ -1,0 +1,81 @@
+"""The `kgreason` command line as a user runs it (subprocesses for --help/--version, CliRunner otherwise)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from kgreason.pipelines.cli import main
+
+COMMANDS = sorted(main.commands)
+
+
+def test_version_comes_from_package_metadata():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and version("kgreason") in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output and "kgreason " + command in result.output
+
+
+def test_help_does_not_import_torch_or_parsers():
+    code = (
+        "import sys; from kgreason.pipelines.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit: pass\n"
+        "heavy = [m for m in ('torch', 'torch_geometric', 'rdflib', 'pyoxigraph', 'numpy', 'transformers', 'spacy') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_console_script_runs():
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "kgreason"
+    out = subprocess.run([str(script), "--help"], check=True, capture_output=True, text=True).stdout
+    assert "ingest" in out and "query" in out
+
+
+def test_ingest_query_info(tmp_path):
+    data = tmp_path / "cn.txt"
+    data.write_text("IsA\thockey\tsport\t2.0\nIsA\tchess\tgame\t1.0\nIsA\thockey\tsport\t2.0\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(data), "--format", "conceptnet", "--store", str(tmp_path / "s"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["read"], summary["new"], summary["duplicates"], summary["entities"]) == (3, 2, 1, 4)
+    table = runner.invoke(main, ["ingest", str(data), "--format", "conceptnet", "--store", str(tmp_path / "s")])
+    assert "duplicates dropped" in table.output and "statements / s" in table.output
+    result = runner.invoke(main, ["query", "--store", str(tmp_path / "s"), "SELECT ?x WHERE { ?x kg:IsA kg:sport }", "--format", "json"])
+    assert json.loads(result.output)["results"]["bindings"] == [{"x": {"type": "uri", "value": "urn:kgreason:hockey"}}]
+    result = runner.invoke(main, ["query", "--store", str(tmp_path / "s"), "SELECT ?x ?y WHERE { ?x kg:IsA ?y } ORDER BY ?x"])
+    assert "chess" in result.output and "hockey" in result.output
+    result = runner.invoke(main, ["query", "--store", str(tmp_path / "s"), "-", "--format", "csv"], input="ASK { kg:chess kg:IsA kg:game }")
+    assert result.output.splitlines() == ["boolean", "true"]
+    info = json.loads(runner.invoke(main, ["info", "--store", str(tmp_path / "s")]).output)
+    assert info["counts"]["triples"] == 2 and len(info["sources"]) == 2
+
+
+def test_errors_are_one_clear_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.nt"
+    bad.write_text("<http://e/a> <http://e/b> .\n")
+    result = CliRunner().invoke(main, ["ingest", str(bad), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 2 and f"{bad}:1" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(main, ["query", "--store", str(tmp_path), "SELEC"])
+    assert result.exit_code == 2 and "no store" in result.output or "not a kgreason store" in result.output
+
+
+def test_demo_runs_twice(tmp_path):
+    runner = CliRunner()
+    for _ in range(2):
+        result = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+        assert result.exit_code == 0, result.output
+        assert "duplicates" in result.output and "grandparent" in result.output and "→" in result.output
+        assert (tmp_path / "demo" / "store" / "CURRENT").exists()
