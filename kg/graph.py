@@ -248,7 +248,9 @@ class KnowledgeGraph:
 
         return k_hop_subgraph(self, node_ids, k, max_nodes=max_nodes)
 
-    def shortest_paths(self, sources: Sequence[int], targets: Sequence[int], *, max_length: int = 4, limit: int = 10) -> list[Path]:
+    def shortest_paths(
+        self, sources: Sequence[int], targets: Sequence[int], *, max_length: int = 4, limit: int | None = 10
+    ) -> list[Path]:
         """Up to `limit` shortest paths (edges followed either way) from any source to any target."""
         from .traversal import shortest_paths
 
