@@ -237,13 +237,19 @@ edges = st.lists(
 )
 
 
+def _graph_and_undirected(edges) -> tuple[KnowledgeGraph, nx.Graph]:
+    """The graph of `edges` (ids e0..e9) and its undirected networkx twin over entity ids."""
+    kg = KnowledgeGraph.from_triples([(f"e{h}", r, f"e{t}") for h, r, t in edges])
+    undirected = nx.Graph()
+    undirected.add_nodes_from(range(kg.num_entities))
+    undirected.add_edges_from((h, t) for h, _, t in kg.triples.tolist())
+    return kg, undirected
+
+
 @settings(max_examples=60, deadline=None)
 @given(edges=edges, data=st.data())
 def test_shortest_path_lengths_match_networkx(edges, data):
-    kg = KnowledgeGraph.from_triples([(f"e{h}", r, f"e{t}") for h, r, t in edges])
-    undirected = nx.MultiGraph()
-    undirected.add_nodes_from(range(kg.num_entities))
-    undirected.add_edges_from((h, t) for h, _, t in kg.triples.tolist())
+    kg, undirected = _graph_and_undirected(edges)
     n = kg.num_entities
     sources = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3, unique=True))
     target = data.draw(st.integers(0, n - 1))
@@ -267,27 +273,23 @@ def test_shortest_path_lengths_match_networkx(edges, data):
         tuple(seq)
         for s in sources
         if nx.has_path(undirected, s, target) and nx.shortest_path_length(undirected, s, target) == best
-        for seq in nx.all_shortest_paths(nx.Graph(undirected), s, target)
+        for seq in nx.all_shortest_paths(undirected, s, target)
         if not set(seq[1:]) & set(sources)
     }
     assert {tuple(p.nodes) for p in paths} == expected
     assert [(len(p), p.nodes) for p in paths] == sorted((len(p), p.nodes) for p in paths)
     # limit cuts the same sorted list
     assert shortest_paths(kg, sources, [target], max_length=max_length, limit=2) == paths[:2]
-    # networkx view of the graph agrees (when the view exists)
-    if hasattr(kg, "to_networkx"):
-        view = kg.to_networkx().to_undirected()
-        keys = kg.entities.keys
-        assert nx.shortest_path_length(view, keys[paths[0].nodes[0]], keys[target]) == best
+    # the graph's own networkx view agrees
+    view = kg.to_networkx().to_undirected()
+    keys = kg.entities.keys
+    assert nx.shortest_path_length(view, keys[paths[0].nodes[0]], keys[target]) == best
 
 
 @settings(max_examples=40, deadline=None)
 @given(edges=edges, data=st.data())
 def test_k_hop_matches_networkx_distances(edges, data):
-    kg = KnowledgeGraph.from_triples([(f"e{h}", r, f"e{t}") for h, r, t in edges])
-    undirected = nx.Graph()
-    undirected.add_nodes_from(range(kg.num_entities))
-    undirected.add_edges_from((h, t) for h, _, t in kg.triples.tolist())
+    kg, undirected = _graph_and_undirected(edges)
     seeds = data.draw(st.lists(st.integers(0, kg.num_entities - 1), min_size=1, max_size=3, unique=True))
     k = data.draw(st.integers(0, 3))
     expected = nx.multi_source_dijkstra_path_length(undirected, set(seeds), cutoff=k)
