@@ -71,7 +71,7 @@ SYNTHETIC_NAMESPACE = "http://example.org/synthetic/"
 PACKAGES = ("kgreason", "rdflib", "pyoxigraph", "numpy", "rich")
 
 # Paths (how a file is read) and the inputs they apply to.
-FAST, KG_RDFLIB, PLAIN_RDFLIB = "fast", "kgreason rdflib", "plain rdflib"
+FAST, FAST_PARALLEL, KG_RDFLIB, PLAIN_RDFLIB = "fast", "fast parallel", "kgreason rdflib", "plain rdflib"
 RDFLIB_FORMATS = {"ntriples": "nt", "turtle": "turtle"}  # our format name -> rdflib's
 TABLE_FORMATS = ("tsv", "conceptnet")
 
@@ -109,13 +109,14 @@ class Input:
 @dataclass
 class Run:
     input: Input
-    path: str  # FAST, KG_RDFLIB or PLAIN_RDFLIB
+    path: str  # FAST, FAST_PARALLEL, KG_RDFLIB or PLAIN_RDFLIB
     skipped: str | None = None
+    workers: int = 1  # processes that parse the file (FAST_PARALLEL)
     samples: list[dict] = field(default_factory=list)  # one per repeat, from `_measure_in_child`
 
     @property
     def engine(self) -> str | None:
-        if self.path == FAST:
+        if self.path in (FAST, FAST_PARALLEL):
             return "table" if self.input.format in TABLE_FORMATS else "oxigraph"
         return "rdflib" if self.path == KG_RDFLIB else None
 
@@ -151,6 +152,7 @@ class Run:
             "input": self.input.key,
             "path": self.path,
             "engine": self.engine,
+            "workers": self.workers,
             "skipped": self.skipped,
             "wall_s": self.wall_s,
             "cpu_s": self.cpu_s,
@@ -269,11 +271,19 @@ def prepare_inputs(datasets: Path, sizes: Sizes, workdir: Path) -> list[Input]:
 # --- runs ------------------------------------------------------------------------------------------------
 
 
-def plan_runs(inputs: list[Input], *, with_slow: bool, skip_slow: bool) -> list[Run]:
-    """Every applicable (input, path) pair; the slow ones on the synthetic file marked skipped as asked."""
+def plan_runs(inputs: list[Input], *, with_slow: bool, skip_slow: bool, workers: int) -> list[Run]:
+    """Every applicable (input, path) pair; the slow ones on the synthetic file marked skipped as asked.
+
+    With `workers` > 1, the fast path also runs with that many processes on the N-Triples inputs big enough
+    to be parsed in parallel (`kgreason.kg.readers.parallel.MIN_BYTES`).
+    """
+    from kgreason.kg.readers.parallel import MIN_BYTES
+
     runs = []
     for inp in inputs:
         runs.append(Run(inp, FAST))
+        if workers > 1 and inp.format == "ntriples" and inp.bytes >= MIN_BYTES:
+            runs.append(Run(inp, FAST_PARALLEL, workers=workers))
         if inp.format not in RDFLIB_FORMATS:
             continue
         slow_input = inp.key == "synthetic_nt"
@@ -331,7 +341,7 @@ def _plain_rdflib_parse(path: str, format: str, clock: _Clock) -> tuple[int, Non
     return len(graph), None
 
 
-def _ingest_into_temp_store(path: str, format: str, engine: str, scratch: str, clock: _Clock) -> tuple[int, int]:
+def _ingest_into_temp_store(path: str, format: str, engine: str, workers: int, scratch: str, clock: _Clock) -> tuple[int, int]:
     import pyoxigraph  # noqa: F401 - the readers import these lazily: keep the imports off the clock
     import rdflib  # noqa: F401
 
@@ -340,20 +350,20 @@ def _ingest_into_temp_store(path: str, format: str, engine: str, scratch: str, c
     store = Path(tempfile.mkdtemp(prefix="store-", dir=scratch))
     try:
         with clock:
-            statements = ingest([path], store, format=format, engine=engine).read
+            statements = ingest([path], store, format=format, engine=engine, workers=workers).read
         return statements, _dir_bytes(store)
     finally:
         shutil.rmtree(store, ignore_errors=True)
 
 
-def _measure_in_child(path: str, run_path: str, format: str, engine: str | None, scratch: str) -> dict:
+def _measure_in_child(path: str, run_path: str, format: str, engine: str | None, workers: int, scratch: str) -> dict:
     """Runs in a fresh process: one ingest or one plain rdflib parse, timed after the imports."""
     rss_at_start = _peak_rss_bytes()
     clock = _Clock()
     if run_path == PLAIN_RDFLIB:
         statements, store_bytes = _plain_rdflib_parse(path, format, clock)
     else:
-        statements, store_bytes = _ingest_into_temp_store(path, format, engine, scratch, clock)
+        statements, store_bytes = _ingest_into_temp_store(path, format, engine, workers, scratch, clock)
     return {
         "wall_s": clock.wall_s,
         "cpu_s": clock.cpu_s,
@@ -370,7 +380,9 @@ def measure(run: Run, scratch: Path, repeat: int) -> None:
     context = multiprocessing.get_context("spawn")
     for _ in range(repeat):
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            future = pool.submit(_measure_in_child, run.input.path, run.path, run.input.format, run.engine, str(scratch))
+            future = pool.submit(
+                _measure_in_child, run.input.path, run.path, run.input.format, run.engine, run.workers, str(scratch)
+            )
             run.samples.append(future.result())
 
 
@@ -443,7 +455,7 @@ def render(runs: list[Run], targets: list[dict], notes: list[str]) -> None:
                           ("x rdflib (cpu)", "right"), ("peak RSS MiB", "right"), ("store MiB", "right")]:
         table.add_column(name, justify=justify, no_wrap=True)
     for run in runs:
-        path = f"{run.path} ({run.engine})" if run.path == FAST else run.path
+        path = {FAST: f"{run.path} ({run.engine})", FAST_PARALLEL: f"{run.path} ({run.workers} proc)"}.get(run.path, run.path)
         if run.skipped:
             table.add_row(run.input.label, path, f"{run.input.triples:,}", "[dim]skipped[/]")
             continue
@@ -556,6 +568,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     slow = parser.add_mutually_exclusive_group()
     slow.add_argument("--with-slow", action="store_true", help="also run plain rdflib on the synthetic file")
     slow.add_argument("--skip-slow", action="store_true", help="run only the fast path on the synthetic file")
+    parser.add_argument("--workers", type=int, default=None, help="processes for the 'fast parallel' rows (default: the usable CPUs, as `kgreason ingest` uses; 1: no such rows)")
     parser.add_argument("--profile", action="store_true", help="also cProfile the fast path on FB15k-237 N-Triples")
     return parser.parse_args(argv)
 
@@ -570,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         print(f"preparing inputs in {workdir} ...", flush=True)
         inputs = prepare_inputs(datasets, sizes, workdir)
-        runs = plan_runs(inputs, with_slow=args.with_slow, skip_slow=args.skip_slow)
+        from kgreason.kg.readers.parallel import MIN_BYTES, default_workers
+
+        workers = args.workers or default_workers()
+        runs = plan_runs(inputs, with_slow=args.with_slow, skip_slow=args.skip_slow, workers=workers)
         for run in runs:
             if run.skipped:
                 continue
@@ -584,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     if env["load_average"][0] > 0.5:
         notes.append(f"the machine was busy (1-min load {env['load_average'][0]:.1f} on {os.cpu_count()} CPUs at the start): "
                      "wall times are pessimistic, CPU times less affected")
+    if workers > 1:
+        notes.append(f"fast parallel: {workers} processes for files of {MIN_BYTES >> 20} MiB and up (smaller ones are read by one); "
+                     "its cpu s and peak RSS are the main process's only (workers run under a forkserver)")
     if args.quick:
         notes.append("--quick: inputs are subsampled, so the targets are only indicative")
     render(runs, targets, notes)
@@ -592,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         **env,
         "load_average_at_end": os.getloadavg(),
-        "options": {"quick": args.quick, "repeat": repeat, "with_slow": args.with_slow, "skip_slow": args.skip_slow,
+        "options": {"quick": args.quick, "repeat": repeat, "workers": workers, "with_slow": args.with_slow, "skip_slow": args.skip_slow,
                     "datasets": str(datasets), "sizes": asdict(sizes)},
         "inputs": [asdict(inp) for inp in inputs],
         "runs": [run.to_dict() for run in runs],

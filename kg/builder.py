@@ -1,14 +1,16 @@
 """`GraphBuilder`: turns streams of key triples into id arrays, appended to a base graph without duplicates.
 
-Readers hand over chunks of columns (`heads`, `relations`, `tails`: lists of keys, see `kgreason.kg.terms`);
-tails that are literals go to the attribute table, everything else to `triples`. Ids of the base graph never
-change; new keys get the next ids. Duplicates, inside the new data or against the base, are dropped at
-`delta()` time with numpy (the first occurrence wins, order is kept).
+Readers hand over `EncodedChunk`s: the chunk's distinct keys (see `kgreason.kg.terms`) once, and its rows as
+small ints into them, so that each key string is looked up in a vocabulary once per chunk, not once per row.
+`GraphBuilder.add` takes plain columns of keys instead. Tails that are literals go to the attribute table,
+everything else to `triples`. Ids of the base graph never change; new keys get the next ids. Duplicates,
+inside the new data or against the base, are dropped at `delta()` time with numpy (the first occurrence
+wins, order is kept).
 """
 
 from __future__ import annotations
 
-from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,50 @@ class GraphDelta:
     @property
     def is_empty(self) -> bool:
         return not (self.entity_keys or self.relation_keys or self.literal_keys or len(self.triples) or len(self.attributes))
+
+
+@dataclass
+class EncodedChunk:
+    """Statements as indices into the chunk's own key table.
+
+    keys: K keys, numbered in order of first appearance, row by row (head, relation, tail). Keys are
+        normally distinct; one that repeats (two spellings of one term) gets one id all the same.
+    rows: int32 [n, 3] (head, relation, tail) indices into `keys`
+    weights: float32 [n], or None for all 1.0
+    """
+
+    keys: list[str]
+    rows: np.ndarray
+    weights: np.ndarray | None = None
+
+    @classmethod
+    def from_columns(
+        cls,
+        heads: Sequence[str],
+        relations: Sequence[str],
+        tails: Sequence[str],
+        weights: Sequence[float] | None = None,
+    ) -> EncodedChunk:
+        """The chunk of three equally long columns of keys (and optional weights)."""
+        index: dict[str, int] = {}
+        intern = index.setdefault
+        ids = [intern(key, len(index)) for row in zip(heads, relations, tails) for key in row]
+        rows = np.array(ids, dtype=np.int32).reshape(-1, 3)
+        return cls(list(index), rows, None if weights is None else np.asarray(weights, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def columns(self) -> tuple[list[str], list[str], list[str], list[float] | None]:
+        """`(heads, relations, tails, weights or None)` as lists, the form `GraphBuilder.add` takes."""
+        heads, relations, tails = ([self.keys[i] for i in column] for column in self.rows.T.tolist())
+        return heads, relations, tails, None if self.weights is None else self.weights.tolist()
+
+
+def _in_order_of_appearance(seq: np.ndarray) -> np.ndarray:
+    """The distinct values of `seq` (int [n]) in order of their first appearance."""
+    values, first = np.unique(seq, return_index=True)
+    return values[np.argsort(first)]
 
 
 def _row_keys(rows: np.ndarray, sizes: tuple[int, int, int]) -> np.ndarray:
@@ -69,9 +115,9 @@ class GraphBuilder:
         self.entities = self.base.entities.copy()
         self.relations = self.base.relations.copy()
         self.literals = self.base.literals.copy()
-        self._triples = array("q")
-        self._weights = array("f")
-        self._attributes = array("q")
+        self._triples: list[np.ndarray] = []  # int64 [n_i, 3] blocks
+        self._weights: list[np.ndarray] = []  # float32 [n_i] blocks
+        self._attributes: list[np.ndarray] = []  # int64 [m_i, 3] blocks
         self.read = 0
 
     def add(
@@ -82,35 +128,51 @@ class GraphBuilder:
         weights: list[float] | None = None,
     ) -> None:
         """Add one chunk of statements given as three equally long columns of keys (plus optional weights)."""
-        self.read += len(heads)
-        is_literal = [t[:1] == '"' for t in tails]
-        if any(is_literal):
-            # Entity ids in order of first appearance, row by row; literal tails go to the attribute table.
-            self.entities.ids([x for h, t, lit in zip(heads, tails, is_literal) for x in ((h,) if lit else (h, t))])
-            lit_rows = [i for i, flag in enumerate(is_literal) if flag]
-            ent_rows = [i for i, flag in enumerate(is_literal) if not flag]
-            self._add_attributes([heads[i] for i in lit_rows], [relations[i] for i in lit_rows], [tails[i] for i in lit_rows])
-            heads, relations, tails = [heads[i] for i in ent_rows], [relations[i] for i in ent_rows], [tails[i] for i in ent_rows]
-            weights = [weights[i] for i in ent_rows] if weights is not None else None
-        ends = self.entities.ids([x for pair in zip(heads, tails) for x in pair])  # first-appearance order
-        flat = array("q", bytes(8 * 3 * len(heads)))
-        flat[0::3], flat[1::3], flat[2::3] = array("q", ends[0::2]), array("q", self.relations.ids(relations)), array("q", ends[1::2])
-        self._triples.extend(flat)
-        self._weights.extend(weights if weights is not None else [1.0] * len(heads))
+        self.add_encoded(EncodedChunk.from_columns(heads, relations, tails, weights))
 
-    def _add_attributes(self, heads: list[str], relations: list[str], values: list[str]) -> None:
-        flat = array("q", bytes(8 * 3 * len(heads)))
-        flat[0::3] = array("q", self.entities.ids(heads))
-        flat[1::3] = array("q", self.relations.ids(relations))
-        flat[2::3] = array("q", self.literals.ids(values))
-        self._attributes.extend(flat)
+    def add_encoded(self, chunk: EncodedChunk) -> None:
+        """Add one chunk of statements. Rows whose tail is a literal go to the attribute table.
+
+        New keys get the next ids of their vocabulary in order of first appearance, row by row (entities:
+        head, then tail), exactly as if the rows were added one at a time.
+        """
+        rows, keys = chunk.rows, chunk.keys
+        self.read += len(rows)
+        if not len(rows):
+            return
+        heads, rels, tails = rows[:, 0], rows[:, 1], rows[:, 2]
+        literal_row = np.fromiter((k[:1] == '"' for k in keys), dtype=bool, count=len(keys))[tails]
+        entity_seq = rows[:, 0::2][np.stack([np.ones_like(literal_row), ~literal_row], axis=1)]  # h0, t0, h1, ...
+        sequences = (entity_seq, rels, tails[literal_row])
+        used = np.zeros((3, len(keys)), dtype=bool)
+        for role, seq in enumerate(sequences):
+            used[role, seq] = True
+        shared = used.sum(axis=0) > 1
+        maps = []
+        for role, (vocab, seq) in enumerate(zip((self.entities, self.relations, self.literals), sequences)):
+            # Local ids count first appearances over all roles; within a role that is the same order unless
+            # one of its keys also plays another role (e.g. a predicate that is also a subject).
+            local = np.flatnonzero(used[role])
+            if shared[local].any():
+                local = _in_order_of_appearance(seq)
+            mapping = np.zeros(len(keys), dtype=np.int64)
+            mapping[local] = vocab.ids([keys[i] for i in local.tolist()])
+            maps.append(mapping)
+        entity, relation, literal = maps
+        plain = ~literal_row
+        self._triples.append(np.stack([entity[heads[plain]], relation[rels[plain]], entity[tails[plain]]], axis=1))
+        weights = np.ones(len(rows), np.float32) if chunk.weights is None else np.asarray(chunk.weights, np.float32)
+        self._weights.append(weights[plain])
+        if literal_row.any():
+            lit = literal_row
+            self._attributes.append(np.stack([entity[heads[lit]], relation[rels[lit]], literal[tails[lit]]], axis=1))
 
     def delta(self) -> GraphDelta:
         """New keys and new, de-duplicated rows relative to the base graph."""
         base = self.base
-        triples = np.frombuffer(self._triples, dtype=np.int64).reshape(-1, 3)
-        weights = np.frombuffer(self._weights, dtype=np.float32)
-        attributes = np.frombuffer(self._attributes, dtype=np.int64).reshape(-1, 3)
+        triples = np.concatenate([np.zeros((0, 3), np.int64), *self._triples])
+        weights = np.concatenate([np.zeros(0, np.float32), *self._weights])
+        attributes = np.concatenate([np.zeros((0, 3), np.int64), *self._attributes])
         sizes = (len(self.entities), len(self.relations), len(self.entities))
         keep_t = _new_rows(triples, base.triples, sizes)
         sizes_a = (len(self.entities), len(self.relations), len(self.literals))

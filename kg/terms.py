@@ -149,6 +149,9 @@ def cell_key(cell: str) -> str:
 
     Raises TermError for a cell that starts like a term but is not one (e.g. `<no scheme>`).
     """
+    first = cell[:1]
+    if first != "<" and first != '"':  # a name (or `_:label`, named by the caller): the common case, at once
+        return cell
     if cell.startswith("<") and cell.endswith(">") and not cell.startswith("<<"):
         problem = iri_problem(cell[1:-1])
         if problem:

@@ -40,9 +40,10 @@ def main() -> None:
 @click.option("--base-iri", default=None, help="Base IRI for relative IRIs (default: each file's file:// URI).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of TSV/CSV files (RDF is always UTF-8).")
 @click.option("--allow-remote", is_flag=True, help="Allow URL sources and remote documents (JSON-LD contexts); off by default.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes that parse a big uncompressed N-Triples/N-Quads/TSV file together (default: the usable CPUs, at most 8; 1: one). The result is the same.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def ingest(files, store_dir, fmt, engine, base_iri, encoding, allow_remote, as_json, quiet) -> None:
+def ingest(files, store_dir, fmt, engine, base_iri, encoding, allow_remote, workers, as_json, quiet) -> None:
     """Append FILES to a knowledge-graph store, dropping duplicates.
 
     Formats: ntriples (.nt), nquads (.nq), turtle (.ttl), trig (.trig), rdfxml (.rdf/.owl/.xml),
@@ -55,10 +56,11 @@ def ingest(files, store_dir, fmt, engine, base_iri, encoding, allow_remote, as_j
         kgreason ingest ../shared/datasets/kg_link_prediction/FB15k-237/train.txt.gz --store stores/fb15k
     """
     from kgreason.kg.ingest import ingest as run_ingest
+    from kgreason.kg.readers.parallel import default_workers
 
     summary = run_ingest(
         list(files), store_dir, format=fmt, engine=engine, allow_remote=allow_remote, base_iri=base_iri,
-        encoding=encoding, progress=not quiet and sys.stderr.isatty(),
+        encoding=encoding, progress=not quiet and sys.stderr.isatty(), workers=workers or default_workers(),
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))

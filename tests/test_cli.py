@@ -79,3 +79,22 @@ def test_demo_runs_twice(tmp_path):
         assert result.exit_code == 0, result.output
         assert "duplicates" in result.output and "grandparent" in result.output and "→" in result.output
         assert (tmp_path / "demo" / "store" / "CURRENT").exists()
+
+
+def test_ingest_workers_default_to_the_usable_cpus(tmp_path, monkeypatch):
+    import importlib
+
+    from kgreason.kg.readers.parallel import default_workers
+
+    ingest_module = importlib.import_module("kgreason.kg.ingest")  # the module: `kgreason.kg.ingest` is the function
+
+    data = tmp_path / "t.tsv"
+    data.write_text("a\tr\tb\n")
+    asked = []
+    real = ingest_module.ingest
+    monkeypatch.setattr(ingest_module, "ingest", lambda *args, **kw: asked.append(kw["workers"]) or real(*args, **kw))
+    for extra in ([], ["--workers", "2"]):
+        result = CliRunner().invoke(main, ["ingest", str(data), "--store", str(tmp_path / "s"), "--quiet", *extra])
+        assert result.exit_code == 0, result.output
+    assert asked == [default_workers(), 2]
+    assert CliRunner().invoke(main, ["ingest", str(data), "--store", str(tmp_path / "s"), "--workers", "0"]).exit_code == 2

@@ -33,7 +33,7 @@ def family_files(tmp_path, family_canonical):
     files = {}
     for fmt, ext, rdflib_name in [("ntriples", "nt", "nt"), ("turtle", "ttl", "turtle"), ("rdfxml", "rdf", "xml"), ("jsonld", "jsonld", "json-ld"), ("trig", "trig", "trig")]:
         files[fmt] = tmp_path / f"family.{ext}"
-        graph.serialize(files[fmt], format=rdflib_name)
+        graph.serialize(files[fmt], format=rdflib_name, encoding="utf-8")
     nt = files["ntriples"].read_text()
     files["nquads"] = write(tmp_path / "family.nq", "".join(line[:-2] + f" <{EX}graph1> .\n" for line in nt.splitlines(True) if line.strip()))
     return files
