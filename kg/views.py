@@ -15,7 +15,7 @@ import numpy as np
 
 from .builder import GraphBuilder
 from .errors import TermError
-from .terms import BlankNodeScope, Kind, key_from_rdflib, key_to_rdflib, kind_of
+from .terms import NAME_NAMESPACE, BlankNodeScope, Kind, key_from_rdflib, key_to_rdflib, kind_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
@@ -32,6 +32,7 @@ def to_rdflib(kg: KnowledgeGraph, *, triple_terms: str = "error") -> rdflib.Grap
     if triple_terms not in ("error", "skip"):
         raise ValueError("triple_terms must be 'error' or 'skip'")
     graph = rdflib.Graph()
+    graph.bind("kg", NAME_NAMESPACE)  # plain names print as kg:name
     cache: dict[str, rdflib.term.Node | None] = {}
 
     def term(key: str):
