@@ -63,3 +63,9 @@ class TermError(KGError):
     """A string is not a valid entity, relation or literal key (see `kgreason.kg.terms`)."""
 
     code = "KG301"
+
+
+class TaskInputError(KGError):
+    """A task's input file or settings cannot be used (unknown task, missing store or file)."""
+
+    code = "DATA001"

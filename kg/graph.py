@@ -242,11 +242,14 @@ class KnowledgeGraph:
 
         return neighbours(self, entity, direction=direction)
 
-    def k_hop_subgraph(self, node_ids: Sequence[int], k: int, *, max_nodes: int | None = None) -> Subgraph:
-        """The entities within `k` hops of `node_ids` (either direction), capped at `max_nodes`."""
+    def k_hop_subgraph(
+        self, node_ids: Sequence[int], k: int, *, max_nodes: int | None = None, max_fanout: int | None = None
+    ) -> Subgraph:
+        """The entities within `k` hops of `node_ids` (either direction), capped at `max_nodes`; each expanded
+        node adds at most `max_fanout` new neighbours (see `kgreason.kg.traversal.k_hop_subgraph`)."""
         from .traversal import k_hop_subgraph
 
-        return k_hop_subgraph(self, node_ids, k, max_nodes=max_nodes)
+        return k_hop_subgraph(self, node_ids, k, max_nodes=max_nodes, max_fanout=max_fanout)
 
     def shortest_paths(
         self, sources: Sequence[int], targets: Sequence[int], *, max_length: int = 4, limit: int | None = 10

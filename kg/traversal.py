@@ -14,7 +14,9 @@ A triple `(h, r, t)` appears twice: as an out-edge of `h` and as an in-edge of `
 
 - `neighbours(kg, e)`: rows `[neighbour, relation, direction]` of one entity.
 - `k_hop_subgraph(kg, seeds, k)`: the induced subgraph on the entities within `k` hops (either direction),
-  with local `edge_index` ready for a GNN; BFS levels are expanded with numpy, one vector step per hop.
+  with local `edge_index` ready for a GNN; BFS levels are expanded with numpy, one vector step per hop;
+  `max_fanout` caps how many new neighbours one node (a hub) may add, `max_nodes` the whole set.
+- `induced_edges(kg, nodes)`: every triple between the given entities, indexed locally.
 - `shortest_paths(kg, sources, targets)`: every shortest path (edges followed either way) from the source
   set to each target, as `Path` objects that can `describe()` themselves.
 
@@ -42,7 +44,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DIRECTIONS = ("both", "out", "in")
 
-__all__ = ["Adjacency", "Path", "Subgraph", "adjacency", "k_hop_subgraph", "neighbours", "shortest_paths"]
+__all__ = [
+    "Adjacency",
+    "Path",
+    "Subgraph",
+    "adjacency",
+    "induced_edges",
+    "k_hop_subgraph",
+    "neighbours",
+    "shortest_paths",
+]
 
 
 # --- adjacency -------------------------------------------------------------------------------------------
@@ -191,7 +202,7 @@ class Subgraph:
     - `edge_type: int64[e]` relation ids; `triple_index: int64[e]` rows of `kg.triples` (ascending);
     - `seed_index: int64[s]` for each id passed as a seed (duplicates included) its local position, -1 when
       `max_nodes` dropped it — e.g. to gather the node of every entity mention;
-    - `truncated`: True when `max_nodes` left out entities that were within `k` hops.
+    - `truncated`: True when `max_nodes` or `max_fanout` left out entities that were within `k` hops.
     """
 
     node_ids: np.ndarray
@@ -221,25 +232,40 @@ class Subgraph:
         return cls(z, z.copy(), edges, z.copy(), z.copy(), np.full(num_seeds, -1, np.int64), truncated=num_seeds > 0)
 
 
-def k_hop_subgraph(kg: KnowledgeGraph, node_ids: Sequence[int], k: int, *, max_nodes: int | None = None) -> Subgraph:
+def k_hop_subgraph(
+    kg: KnowledgeGraph,
+    node_ids: Sequence[int],
+    k: int,
+    *,
+    max_nodes: int | None = None,
+    max_fanout: int | None = None,
+) -> Subgraph:
     """The subgraph induced by the entities within `k` hops of `node_ids`, edges followed either way.
 
     Every triple with both ends in the node set is included. With `max_nodes`, entities are kept in this
     order until the budget is spent: the seeds (when the seeds alone exceed `max_nodes`, the first
     `max_nodes` distinct seeds are kept and nothing else), then whole hops ascending; within the hop that
     overflows, the entities with the most edges into the already-kept set win, ties broken by lower id.
-    The result is deterministic. Empty `node_ids` gives an empty `Subgraph`; ids outside the graph raise
-    `ValueError`.
+
+    With `max_fanout`, each node expanded (a seed, or a node of an earlier hop) reaches at most
+    `max_fanout` entities not reached before: those joined to it by the heaviest triple (`kg.weights`),
+    ties broken by lower id. So a hub (an entity with thousands of edges) adds `max_fanout` nodes, not all
+    its neighbours, and its neighbours are found only where they are also near other seeds. Nodes left out
+    by either cap set `truncated`. The result is deterministic. Empty `node_ids` gives an empty `Subgraph`;
+    ids outside the graph raise `ValueError`.
     """
     k = operator.index(k)
     if k < 0:
         raise ValueError(f"k must be >= 0 hops, got {k}")
     if max_nodes is not None and operator.index(max_nodes) < 0:
         raise ValueError(f"max_nodes must be >= 0 or None (no cap), got {max_nodes}")
+    if max_fanout is not None and operator.index(max_fanout) < 1:
+        raise ValueError(f"max_fanout must be >= 1 or None (no cap), got {max_fanout}")
     given = _entities(kg, node_ids, "node_ids")
     seeds = _unique_in_order(given)
     budget = len(seeds) if max_nodes is None else min(len(seeds), int(max_nodes))
-    truncated = budget < len(seeds)
+    full = budget < len(seeds)  # max_nodes is spent: expand no further
+    truncated = full
     seeds = seeds[:budget]
     if len(seeds) == 0:
         return Subgraph.empty(len(given))
@@ -250,33 +276,78 @@ def k_hop_subgraph(kg: KnowledgeGraph, node_ids: Sequence[int], k: int, *, max_n
     levels = [seeds]
     frontier = seeds
     for h in range(1, k + 1):
-        if truncated or len(frontier) == 0:
+        if full or len(frontier) == 0:
             break
-        pos, _ = adj.gather(frontier)
-        reached = adj.neighbour[pos]
-        reached = reached[dist[reached] < 0]
-        new, edges_in = np.unique(reached, return_counts=True)  # sorted ids; edges into the kept set
+        pos, owner = adj.gather(frontier)
+        fresh = dist[adj.neighbour[pos]] < 0
+        pos, owner = pos[fresh], owner[fresh]
+        if max_fanout is not None:
+            keep = _fanout_mask(kg, adj, pos, owner, max_fanout)
+            truncated |= not keep.all()
+            pos = pos[keep]
+        new, edges_in = np.unique(adj.neighbour[pos], return_counts=True)  # sorted ids; edges into the kept set
         if len(new) == 0:
             break
         if max_nodes is not None and sum(map(len, levels)) + len(new) > max_nodes:
             room = max_nodes - sum(map(len, levels))
             new = np.sort(new[np.lexsort((new, -edges_in))[:room]])
-            truncated = True
+            full = truncated = True
         dist[new] = h
         levels.append(new)
         frontier = new
 
     nodes = np.concatenate(levels)
-    hop = dist[nodes]
     local = np.full(kg.num_entities, -1, dtype=np.int64)
     local[nodes] = np.arange(len(nodes), dtype=np.int64)
-    # induced edges: out-entries of kept nodes whose other end is kept (each triple exactly once)
+    edge_index, edge_type, triple_index = _induced(kg, adj, nodes, local)
+    return Subgraph(nodes, dist[nodes], edge_index, edge_type, triple_index, local[given], truncated)
+
+
+def _fanout_mask(kg: KnowledgeGraph, adj: Adjacency, pos: np.ndarray, owner: np.ndarray, cap: int) -> np.ndarray:
+    """bool[d]: which entries `pos` (grouped by `owner`, ascending) to keep so that each owner reaches at most
+    `cap` distinct neighbours: those of its heaviest triples, ties to the lower id (every entry of a kept
+    neighbour stays). Only the entries of owners with more than `cap` entries are sorted."""
+    keep = np.ones(len(pos), dtype=bool)
+    crowded = np.flatnonzero(np.bincount(owner)[owner] > cap)
+    if len(crowded) == 0:
+        return keep
+    nb, own = adj.neighbour[pos[crowded]], owner[crowded]
+    order = np.lexsort((nb, -kg.weights[adj.triple[pos[crowded]]], own))
+    crowded, nb, own = crowded[order], nb[order], own[order]
+    _, first, pair = np.unique(own * kg.num_entities + nb, return_index=True, return_inverse=True)
+    is_first = np.zeros(len(nb), dtype=bool)
+    is_first[first] = True
+    seen = np.cumsum(is_first)  # distinct (owner, neighbour) pairs up to each entry, in sorted order
+    rank = seen - seen[np.searchsorted(own, own)]  # at a pair's first entry: its rank within the owner
+    keep[crowded] = rank[first][pair] < cap
+    return keep
+
+
+def induced_edges(
+    kg: KnowledgeGraph, node_ids: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every triple with both ends among `node_ids` (distinct entity ids), indexed by position in `node_ids`.
+
+    Returns `edge_index: int64[2, e]` (local head -> tail), `edge_type: int64[e]` (relation ids) and
+    `triple_index: int64[e]` (rows of `kg.triples`, ascending); parallel triples stay separate edges.
+    """
+    nodes = _entities(kg, node_ids, "node_ids")
+    if len(np.unique(nodes)) != len(nodes):
+        raise ValueError("node_ids must be distinct entity ids; drop the repeats (e.g. with dict.fromkeys)")
+    local = np.full(kg.num_entities, -1, dtype=np.int64)
+    local[nodes] = np.arange(len(nodes), dtype=np.int64)
+    return _induced(kg, adjacency(kg), nodes, local)
+
+
+def _induced(kg: KnowledgeGraph, adj: Adjacency, nodes: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`induced_edges` given `local[global id]` = position in `nodes` (-1 outside)."""
+    # out-entries of kept nodes whose other end is kept: each triple exactly once
     pos, _ = adj.gather(nodes)
     pos = pos[(adj.direction[pos] == 1) & (local[adj.neighbour[pos]] >= 0)]
     triple_index = np.sort(adj.triple[pos])
     rows = kg.triples[triple_index]
     edge_index = np.stack([local[rows[:, 0]], local[rows[:, 2]]]) if len(rows) else np.zeros((2, 0), np.int64)
-    return Subgraph(nodes, hop, edge_index, rows[:, 1].copy(), triple_index, local[given], truncated)
+    return edge_index, rows[:, 1].copy(), triple_index
 
 
 # --- shortest paths --------------------------------------------------------------------------------------
@@ -329,7 +400,9 @@ def shortest_paths(
     between the same nodes over parallel triples are distinct paths. The result is sorted by
     (length, node sequence, then step by step relation, +1 before -1, triple) and cut to `limit` (None: all);
     a node that is both a source and a target gives a length-0 path. The BFS stops as soon as the paths
-    found can fill `limit`, and only the returned paths are enumerated, so hubs cost no blow-up.
+    found can fill `limit`; its last level (`max_length`) is reached from whichever side has fewer edges,
+    the frontier or the targets not found yet; and only the returned paths are enumerated, so hubs cost no
+    blow-up.
     """
     max_length = operator.index(max_length)
     if max_length < 0:
@@ -349,6 +422,17 @@ def shortest_paths(
     found = float(np.count_nonzero(dist[tgt] == 0))
     frontier, depth = src, 0
     while depth < max_length and len(frontier) and found < (limit or np.inf) and (dist[tgt] < 0).any():
+        missing = tgt[dist[tgt] < 0]
+        if depth + 1 == max_length and _edges_at(adj, missing) < _edges_at(adj, frontier):
+            # the last level only has to reach targets: look from them back into the frontier
+            pos, owner = adj.gather(missing)
+            back = adj.neighbour[pos]
+            hit = dist[back] == depth
+            ends, via = missing[owner[hit]], back[hit]
+            depth += 1
+            dist[ends] = depth
+            np.add.at(count, ends, count[via])
+            break
         pos, owner = adj.gather(frontier)
         reached = adj.neighbour[pos]
         fresh = dist[reached] < 0
@@ -370,6 +454,11 @@ def shortest_paths(
                 if limit is not None and len(paths) >= limit:
                     return paths
     return paths
+
+
+def _edges_at(adj: Adjacency, nodes: np.ndarray) -> int:
+    """The number of adjacency entries of `nodes` (the cost of gathering them)."""
+    return int((adj.indptr[nodes + 1] - adj.indptr[nodes]).sum())
 
 
 def _enumerate(adj: Adjacency, dist: np.ndarray, ends: np.ndarray, length: int) -> Iterator[Path]:

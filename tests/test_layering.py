@@ -17,6 +17,7 @@ ALLOWED = {  # subpackage -> the other subpackages it may import
 }
 HEAVY = {"torch", "torch_geometric", "transformers", "spacy"}
 LIGHT_TOP_LEVEL = ["kg", "pipelines/cli.py"]  # where heavy modules may only be imported inside functions
+HEAVY_BY_NATURE = {"kg/linking.py"}  # a spaCy component: imported only by those who use spaCy
 
 
 def _modules(sub: str):
@@ -71,6 +72,7 @@ def test_no_heavy_imports_at_top_level(target):
     offending = [
         f"{path.relative_to(ROOT)}:{line} imports {module} at top level"
         for path in paths
+        if str(path.relative_to(ROOT)) not in HEAVY_BY_NATURE
         for module, line in _imports(path, top_level_only=True)
         if module.split(".")[0] in HEAVY
     ]

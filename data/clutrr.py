@@ -1,0 +1,1118 @@
+"""CLUTRR kinship stories: records, the CSV files, a generator, and the story graph read from the text.
+
+- `read_clutrr(path)` streams `ClutrrRecord`s from a CLUTRR CSV (plain or gzipped); `write_clutrr` writes them.
+- `generate_clutrr(n, k=, seed=)` makes CLUTRR-style stories with chain length k over `data.family` trees,
+  as the same records (gold included).
+- `story_graph(text)` reads a `TextGraph` from a story: people are nodes, a sentence that names two people
+  gives an edge, typed where a kinship word ties them ("[A]'s brother [B]" gives (A, brother, B)).
+- `evaluate_story_graphs(records)` scores story graphs against CLUTRR's gold graphs.
+
+Direction, as in CLUTRR's gold (`story_edges` (0, 1) with `edge_types` 'father': person 1 is person 0's
+father, persons numbered in the order of `genders`): an edge (A, rel, B) means "B is A's rel".
+
+The gold annotations (`ClutrrRecord.gold`) are for evaluation only: models read the story text.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import functools
+import gzip
+import io
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kgreason.kg.errors import ParseError
+from kgreason.kg.readers.source import Source
+
+from .family import Family, generate_family
+from .text_graph import UNTYPED, TextGraph, TextGraphBuilder
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kinship relations
+# ---------------------------------------------------------------------------------------------------------------
+
+MALE, FEMALE = "male", "female"
+
+KINSHIP = {  # base relation: (name when the relative is male, name when female, inverse base relation)
+    "parent": ("father", "mother", "child"),
+    "child": ("son", "daughter", "parent"),
+    "sibling": ("brother", "sister", "sibling"),
+    "spouse": ("husband", "wife", "spouse"),
+    "grandparent": ("grandfather", "grandmother", "grandchild"),
+    "grandchild": ("grandson", "granddaughter", "grandparent"),
+    "pibling": ("uncle", "aunt", "nibling"),
+    "nibling": ("nephew", "niece", "pibling"),
+    "parent-in-law": ("father-in-law", "mother-in-law", "child-in-law"),
+    "child-in-law": ("son-in-law", "daughter-in-law", "parent-in-law"),
+    "sibling-in-law": ("brother-in-law", "sister-in-law", "sibling-in-law"),
+}
+RELATIONS = {  # gendered relation name -> (base relation, gender of the relative)
+    name: (base, gender) for base, names in KINSHIP.items() for name, gender in zip(names, (MALE, FEMALE))
+}
+CLUTRR_RELATIONS = frozenset(RELATIONS) - {"brother-in-law", "sister-in-law"}  # the relations CLUTRR uses
+NOISE_TYPES = {1: "clean", 2: "supporting", 3: "irrelevant", 4: "disconnected"}  # task_<noise>.<k>
+
+# "C is B's second and B is A's first" -> C is A's (composed): how a compound ("her daughter's son") reads
+_COMPOSE = {
+    ("parent", "parent"): "grandparent",
+    ("parent", "sibling"): "pibling",
+    ("parent", "spouse"): "parent",
+    ("parent", "child"): "sibling",
+    ("child", "child"): "grandchild",
+    ("child", "spouse"): "child-in-law",
+    ("child", "sibling"): "child",
+    ("child", "parent"): "spouse",
+    ("child", "grandparent"): "parent",
+    ("sibling", "child"): "nibling",
+    ("sibling", "sibling"): "sibling",
+    ("sibling", "parent"): "parent",
+    ("spouse", "parent"): "parent-in-law",
+    ("spouse", "child"): "child",
+    ("grandparent", "spouse"): "grandparent",
+    ("grandchild", "sibling"): "grandchild",
+}
+
+
+def relation_name(base: str, gender: str | None) -> str:
+    """The name of `base` for a relative of `gender` ("parent", "female" -> "mother"); `base` if unknown."""
+    male, female, _ = KINSHIP[base]
+    return {MALE: male, FEMALE: female}.get(gender, base)
+
+
+def inverse_relation(relation: str, gender: str | None) -> str:
+    """If B is A's `relation`, A is B's `inverse_relation(relation, gender of A)` ("son", "female" -> "mother")."""
+    base = RELATIONS[relation][0] if relation in RELATIONS else relation
+    return relation_name(KINSHIP[base][2], gender)
+
+
+def compose_relations(first: str, second: str) -> str | None:
+    """C's relation to A when B is A's `first` and C is B's `second`; None when it has no kinship name."""
+    (base1, _), (base2, gender) = _base(first), _base(second)
+    composed = _COMPOSE.get((base1, base2))
+    return relation_name(composed, gender) if composed else None
+
+
+def _base(relation: str) -> tuple[str, str | None]:
+    return RELATIONS.get(relation, (relation, None))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Records and files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClutrrGold:
+    """CLUTRR's annotations. EVALUATION ONLY: they give the reasoning away; models read `ClutrrRecord.story`.
+
+    people: the story's people; persons are numbered in this order (CLUTRR's `genders` column)
+    genders: gender of each person ("male" / "female")
+    story_edges: (i, j) person pairs the story states (the chain first, then noise facts, if any)
+    edge_types: relation of the first len(edge_types) story edges (the chain): person j is person i's type
+    query_edge: (i, j) the pair asked about
+    f_comb: the chain's relations in order
+    proof_state: the derivation, as in the file: [{(A, rel, C): [(A, r1, B), (B, r2, C)]}, ...]
+    clean_story: the story without its noise sentences
+    """
+
+    people: tuple[str, ...]
+    genders: dict[str, str]
+    story_edges: tuple[tuple[int, int], ...]
+    edge_types: tuple[str, ...]
+    query_edge: tuple[int, int]
+    f_comb: tuple[str, ...]
+    proof_state: list[dict[tuple[str, str, str], list[tuple[str, str, str]]]]
+    clean_story: str = ""
+
+    def typed_edges(self) -> list[tuple[str, str, str]]:
+        """The chain as (A, rel, B) names: B is A's rel."""
+        return [(self.people[i], rel, self.people[j]) for (i, j), rel in zip(self.story_edges, self.edge_types)]
+
+    def edge_pairs(self) -> set[frozenset[str]]:
+        """Every story edge as an unordered pair of names."""
+        return {frozenset((self.people[i], self.people[j])) for i, j in self.story_edges}
+
+
+@dataclass
+class ClutrrRecord:
+    """One CLUTRR puzzle: a story, a query (A, B) and the answer `target` (B is A's target).
+
+    k: the chain length (number of relations in `gold.f_comb`); task_name: "task_<noise>.<k>"
+    gold: evaluation-only annotations (`ClutrrGold`); a model must not read them.
+    """
+
+    id: str
+    story: str
+    query: tuple[str, str]
+    target: str
+    task_name: str
+    k: int
+    gold: ClutrrGold = field(repr=False)
+    split: str = ""
+
+    @property
+    def noise(self) -> str:
+        """The noise type of the task: clean, supporting, irrelevant or disconnected."""
+        return NOISE_TYPES.get(int(self.task_name.split("_")[-1].split(".")[0]), "unknown")
+
+
+class ClutrrFormatError(ParseError):
+    """A CLUTRR CSV row could not be read; `field` names the column."""
+
+    code = "DATA101"
+
+    def __init__(self, message: str, *, path: str, line: int, field: str | None = None) -> None:
+        self.field = field
+        where = f"field {field!r}: " if field else ""
+        super().__init__(
+            where + message,
+            path=path,
+            line=line,
+            hint="fix or drop that row, or read with on_error='skip' to skip malformed rows",
+        )
+
+
+COLUMNS = (  # CLUTRR's header, in its order
+    "", "id", "story", "query", "text_query", "target", "text_target", "clean_story", "proof_state", "f_comb",
+    "task_name", "story_edges", "edge_types", "query_edge", "genders", "syn_story", "node_mapping", "task_split",
+)  # fmt: skip
+REQUIRED = ("id", "story", "query", "target", "proof_state", "f_comb", "task_name", "story_edges", "edge_types",
+            "query_edge", "genders")  # fmt: skip
+_TASK_NAME = re.compile(r"task_(\d+)\.(\d+)")
+_RELATION_WORD = re.compile(r"[a-z]+(?:-in-law)?")
+
+
+def read_clutrr(path: str | Path, *, on_error: str = "raise") -> Iterator[ClutrrRecord]:
+    """Stream the records of a CLUTRR CSV file (plain or gzipped, detected by content).
+
+    on_error: "raise" (a `ClutrrFormatError` naming file, line and field) or "skip" (log a warning, go on).
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    source = Source(path)
+    with io.TextIOWrapper(source.open_binary(), encoding="utf-8", newline="") as stream:
+        rows = csv.reader(stream)
+        header = next(rows, None)
+        missing = [name for name in REQUIRED if header is None or name not in header]
+        if missing:
+            raise ClutrrFormatError(
+                f"not a CLUTRR CSV: the header lacks the columns {missing} (found {header})", path=source.location, line=1
+            )
+        column = {name: i for i, name in enumerate(header)}
+        while True:
+            line = rows.line_num + 1
+            row = next(rows, None)
+            if row is None:
+                return
+            try:
+                yield _parse_row(row, column, path=source.location, line=line)
+            except ClutrrFormatError as err:
+                if on_error == "raise":
+                    raise
+                log.warning("skipped a malformed CLUTRR row: %s", err)
+
+
+def _parse_row(row: list[str], column: dict[str, int], *, path: str, line: int) -> ClutrrRecord:
+    if len(row) != len(column):
+        raise ClutrrFormatError(f"the row has {len(row)} cells, the header {len(column)}", path=path, line=line)
+
+    def get(name: str, parse=lambda text: text) -> Any:
+        text = row[column[name]] if name in column else ""
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
+            raise ClutrrFormatError(f"{err} (value {text[:80]!r})", path=path, line=line, field=name) from None
+
+    genders = get("genders", _parse_genders)
+    people = tuple(genders)
+    in_range = functools.partial(_index_pair, size=len(people))
+    task_name = get("task_name", lambda text: _TASK_NAME.fullmatch(text) and text or _fail("expected task_<t>.<k>"))
+    f_comb = get("f_comb", lambda text: tuple(_RELATION_WORD.findall(text)) or _fail("no relations"))
+    k = len(f_comb)
+    get("f_comb", lambda _: k == int(task_name.split(".")[-1]) or _fail(f"{k} relations, but {task_name} says k="
+                                                                         f"{task_name.split('.')[-1]}"))
+    edge_types = get("edge_types", lambda text: tuple(_literal(text, list, str)))
+    story_edges = get("story_edges", lambda text: tuple(in_range(edge) for edge in _literal(text, list, tuple)))
+    get("edge_types", lambda _: len(edge_types) == k <= len(story_edges) or _fail(
+        f"{len(edge_types)} types for a chain of k={k} over {len(story_edges)} story edges"))
+    query = get("query", lambda text: _name_pair(_literal(text, tuple, str), people))
+    return ClutrrRecord(
+        id=get("id"),
+        story=get("story", lambda text: text or _fail("empty story")),
+        query=query,
+        target=get("target", lambda text: text in RELATIONS and text or _fail("not a kinship relation")),
+        task_name=task_name,
+        k=k,
+        gold=ClutrrGold(
+            people=people,
+            genders=genders,
+            story_edges=story_edges,
+            edge_types=edge_types,
+            query_edge=get("query_edge", lambda text: in_range(_literal(text, tuple, int))),
+            f_comb=f_comb,
+            proof_state=get("proof_state", lambda text: _literal(text, list, dict)),
+            clean_story=get("clean_story"),
+        ),
+        split=get("task_split"),
+    )
+
+
+def _fail(message: str):
+    raise ValueError(message)
+
+
+def _literal(text: str, kind: type, item: type) -> Any:
+    """A Python literal of type `kind` whose items are `item`s."""
+    value = ast.literal_eval(text)
+    if not isinstance(value, kind) or not all(isinstance(x, item) for x in value):
+        raise ValueError(f"expected a {kind.__name__} of {item.__name__}")
+    return value
+
+
+def _index_pair(pair: tuple, *, size: int) -> tuple[int, int]:
+    if len(pair) != 2 or not all(isinstance(i, int) and 0 <= i < size for i in pair):
+        raise ValueError(f"{pair} is not a pair of person numbers below {size}")
+    return int(pair[0]), int(pair[1])
+
+
+def _name_pair(pair: tuple, people: tuple[str, ...]) -> tuple[str, str]:
+    if len(pair) != 2 or not all(name in people for name in pair):
+        raise ValueError(f"{pair} is not a pair of the story's people {list(people)}")
+    return pair[0], pair[1]
+
+
+def _parse_genders(text: str) -> dict[str, str]:
+    genders = {}
+    for item in text.split(","):
+        name, _, gender = item.rpartition(":")
+        if not name or gender not in (MALE, FEMALE):
+            raise ValueError(f"expected 'Name:male|female', got {item!r}")
+        genders[name] = gender
+    return genders
+
+
+def write_clutrr(records: Iterable[ClutrrRecord], path: str | Path) -> int:
+    """Write records as a CLUTRR CSV (gzipped when `path` ends in .gz); returns the number of rows."""
+    path = Path(path)
+    raw = gzip.GzipFile(path, "wb", mtime=0) if path.suffix == ".gz" else open(path, "wb")  # noqa: SIM115
+    count = 0
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(COLUMNS)
+        for count, record in enumerate(records, 1):
+            gold = record.gold
+            cells = {
+                "": str(count - 1),
+                "id": record.id,
+                "story": record.story,
+                "query": repr(tuple(record.query)),
+                "target": record.target,
+                "clean_story": gold.clean_story,
+                "proof_state": repr(gold.proof_state),
+                "f_comb": "-".join(gold.f_comb),
+                "task_name": record.task_name,
+                "story_edges": repr(list(gold.story_edges)),
+                "edge_types": repr(list(gold.edge_types)),
+                "query_edge": repr(tuple(gold.query_edge)),
+                "genders": ",".join(f"{name}:{gender}" for name, gender in gold.genders.items()),
+                "task_split": record.split,
+            }
+            writer.writerow([cells.get(name, "") for name in COLUMNS])
+    return count
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generator
+# ---------------------------------------------------------------------------------------------------------------
+
+# One sentence per chain edge (A, rel, B), "B is A's rel". {inv} is A's relation to B; {a_his} A's possessive.
+STORY_TEMPLATES = (
+    "[{A}]'s {rel} [{B}] came over for dinner.",
+    "[{B}] is the {rel} of [{A}].",
+    "[{A}] went shopping with {a_his} {rel} [{B}].",
+    "[{B}] is [{A}]'s {rel}.",
+    "[{A}] has a {rel} named [{B}].",
+    "[{A}] called {a_his} {rel}, [{B}], to say hello.",
+    "[{A}] visited {a_his} {rel}. {B_his} name is [{B}].",
+    "[{B}] and {b_his} {inv} [{A}] went to the park.",
+    "[{B}], [{A}]'s {rel}, baked a cake.",
+    "[{A}] met [{B}], {a_his} {rel}, at the station.",
+)
+_CHAIN_BASES = {"parent", "child", "sibling", "spouse", "grandparent", "grandchild", "pibling", "nibling"}
+_POSSESSIVE_OF = {MALE: "his", FEMALE: "her"}
+
+
+def family_relations(family: Family) -> dict[tuple[str, str], str]:
+    """{(A, B): rel} for every pair with a CLUTRR kinship name: B is A's rel (aunts and uncles by blood)."""
+    children = defaultdict(list)
+    for child, parents in family.parents.items():
+        for parent in parents:
+            children[parent].append(child)
+
+    def parents(person: str) -> list[str]:
+        return family.parents.get(person, [])
+
+    def siblings(person: str) -> set[str]:
+        return {c for p in parents(person) for c in children[p]} - {person}
+
+    table: dict[tuple[str, str], str] = {}
+
+    def add(a: str, base: str, b: str) -> None:
+        table.setdefault((a, b), relation_name(base, family.gender[b]))
+
+    for a in family.gender:
+        for p in parents(a):
+            add(a, "parent", p)
+            for grandparent in parents(p):
+                add(a, "grandparent", grandparent)
+            for pibling in siblings(p):
+                add(a, "pibling", pibling)
+        for c in children[a]:
+            add(a, "child", c)
+            for grandchild in children[c]:
+                add(a, "grandchild", grandchild)
+            if c in family.spouse:
+                add(a, "child-in-law", family.spouse[c])
+        for s in siblings(a):
+            add(a, "sibling", s)
+            for nibling in children[s]:
+                add(a, "nibling", nibling)
+        if a in family.spouse:
+            add(a, "spouse", family.spouse[a])
+            for parent_in_law in parents(family.spouse[a]):
+                add(a, "parent-in-law", parent_in_law)
+    return table
+
+
+def generate_clutrr(n: int, *, k: int, seed: int = 0) -> Iterator[ClutrrRecord]:
+    """`n` CLUTRR-style records with chain length `k`, deterministic from `seed` (clean stories, task 1.k).
+
+    Each story is a chain of k people-to-people relations over a `generate_family` tree, one sentence per
+    edge (templates drawn from `STORY_TEMPLATES`, sentences shuffled); every prefix of the chain has a kinship
+    name, which gives the proof; the target is the true relation in the tree between the chain's ends.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    rng = random.Random(seed)
+    made = 0
+    while made < n:
+        family = generate_family(4, seed=rng.randrange(2**32), children=(1, 3))
+        relations = family_relations(family)
+        chain = _sample_chain(relations, k, rng)
+        if chain is None:
+            continue
+        yield _chain_record(chain, family, relations, rng, id=f"generated-{seed}-{made}")
+        made += 1
+
+
+def _sample_chain(relations: dict[tuple[str, str], str], k: int, rng: random.Random) -> list[str] | None:
+    """k+1 distinct people, each a chain relative of the one before, all with a kinship name to the first."""
+    neighbours = defaultdict(list)
+    for (a, b), rel in relations.items():
+        if RELATIONS[rel][0] in _CHAIN_BASES:
+            neighbours[a].append(b)
+    budget = [2000]  # search steps per family: give up on families too small for a chain of k
+
+    def extend(path: list[str]) -> bool:
+        if len(path) == k + 1:
+            return True
+        options = [b for b in neighbours[path[-1]] if b not in path and (path[0], b) in relations]
+        rng.shuffle(options)
+        for person in options:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            path.append(person)
+            if extend(path):
+                return True
+            path.pop()
+        return False
+
+    starts = sorted(neighbours)
+    rng.shuffle(starts)
+    for start in starts[:5]:
+        path = [start]
+        if extend(path):
+            return path
+    return None
+
+
+def _chain_record(
+    chain: list[str], family: Family, relations: dict[tuple[str, str], str], rng: random.Random, *, id: str
+) -> ClutrrRecord:
+    edge_types = [relations[a, b] for a, b in zip(chain, chain[1:])]
+    sentences = []
+    for (a, b), rel in zip(zip(chain, chain[1:]), edge_types):
+        template = rng.choice(STORY_TEMPLATES)
+        sentences.append(template.format(
+            A=a, B=b, rel=rel, inv=inverse_relation(rel, family.gender[a]),
+            a_his=_POSSESSIVE_OF[family.gender[a]], b_his=_POSSESSIVE_OF[family.gender[b]],
+            B_his=_POSSESSIVE_OF[family.gender[b]].capitalize(),
+        ))  # fmt: skip
+    rng.shuffle(sentences)
+    story = " ".join(sentences)
+    first = chain[0]
+    proof = [
+        {(first, relations[first, chain[i]], chain[i]): [
+            (first, relations[first, chain[i - 1]], chain[i - 1]), (chain[i - 1], edge_types[i - 1], chain[i])]}
+        for i in range(len(chain) - 1, 1, -1)
+    ]  # fmt: skip
+    k = len(edge_types)
+    return ClutrrRecord(
+        id=id,
+        story=story,
+        query=(first, chain[-1]),
+        target=relations[first, chain[-1]],
+        task_name=f"task_1.{k}",
+        k=k,
+        gold=ClutrrGold(
+            people=tuple(chain),
+            genders={person: family.gender[person] for person in chain},
+            story_edges=tuple((i, i + 1) for i in range(k)),
+            edge_types=tuple(edge_types),
+            query_edge=(0, k),
+            f_comb=tuple(edge_types),
+            proof_state=proof,
+            clean_story=story,
+        ),
+        split="generated",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Story graphs
+# ---------------------------------------------------------------------------------------------------------------
+
+_BRACKETED = re.compile(r"\[([^\[\]]+)\]")
+_KIN_WORDS: dict[str, tuple[str, str | None]] = {}  # word -> (base relation, gender of the relative or None)
+_PLURAL_KIN: set[str] = set()  # "brothers": a list of relatives may follow ("his brothers [A] and [B]")
+for _name, (_base_rel, _gender) in RELATIONS.items():
+    _head = _name.partition("-")[0]
+    _plural = ("wives" if _head == "wife" else _head + "s") + _name[len(_head) :]
+    _KIN_WORDS[_name] = _KIN_WORDS[_plural] = (_base_rel, _gender)
+    _PLURAL_KIN.add(_plural)
+_KIN_WORDS.update({word: ("parent", MALE) for word in ("dad", "daddy", "papa")})
+_KIN_WORDS.update({word: ("parent", FEMALE) for word in ("mom", "mommy", "mum", "mummy", "mama", "momma")})
+_KIN_WORDS.update({word: ("grandparent", MALE) for word in ("grandpa", "granddad", "grandad", "granddaddy")})
+_KIN_WORDS.update({word: ("grandparent", FEMALE) for word in ("grandma", "granny", "grandmom", "grandmum")})
+_KIN_WORDS.update({"aunty": ("pibling", FEMALE), "auntie": ("pibling", FEMALE)})
+_KIN_WORDS.update({"grandaughter": ("grandchild", FEMALE), "grandaughters": ("grandchild", FEMALE)})  # CLUTRR typo
+_PLURAL_KIN.update({"parents", "children", "kids", "siblings", "grandparents", "grandchildren", "grandkids"})
+_KIN_WORDS.update({
+    word: (base, None) for base, words in {
+        "parent": ("parent", "parents"), "child": ("child", "children", "kid", "kids"),
+        "sibling": ("sibling", "siblings"), "spouse": ("spouse",),
+        "grandparent": ("grandparent", "grandparents"),
+        "grandchild": ("grandchild", "grandchildren", "grandkid", "grandkids"),
+    }.items() for word in words
+})  # fmt: skip
+_NEWBORN = {"boy": ("child", MALE), "girl": ("child", FEMALE)}  # "gave birth to a boy and named him [B]"
+_POSSESSIVE = {"'s", "’s", "'", "’"}
+_PRONOUNS = {"his": MALE, "her": FEMALE, "their": None}  # possessive: the owner of a kinship phrase
+_GENDERED_PRONOUNS = {
+    **{word: MALE for word in ("he", "him", "his", "himself")},
+    **{word: FEMALE for word in ("she", "her", "hers", "herself")},
+}
+_NAMING = {"named", "called"}
+_HAVE = {"has", "had", "have"}  # "[A] has three kids: ...", "[A] had a son, [B]"
+_MARRIAGE = {"married", "marriage", "couple", "wed", "newlyweds"}
+_GRANDPARENT_OF_NEWBORN = {"maternal", "paternal"}  # "[A] had a baby ... the new maternal grandmother, [B]"
+_LINK_WORDS = {",", "who", "is", "was", "the", "a", "an", "another", "also", "one"}
+_FUNCTION_WORDS = {  # never skipped as adjectives inside a kinship phrase ("his favorite son")
+    "and", "or", "but", "with", "to", "for", "of", "the", "a", "an", "is", "was", "were", "are", "be", "been",
+    "that", "who", "whom", "he", "she", "they", "him", "them", "it", "at", "in", "on", "from", "by", "so",
+    "because", "named", "called", "as", "if", "when", "then", "than", "not", "n't", "had", "has", "have",
+}  # fmt: skip
+_MAX_ADJECTIVES = 2
+import os; _PICK = slice(-1, None) if os.environ.get("PICK") == "nearest" else slice(0, 1)
+
+
+@dataclass
+class _Item:
+    """A token of a sentence (lower-cased `word`) or a whole person mention (`mention` >= 0)."""
+
+    word: str
+    mention: int = -1
+    sentence: int = 0  # index of the spaCy sentence it came from (segments can join two)
+
+    @property
+    def kin(self) -> tuple[str, str | None] | None:
+        return _KIN_WORDS.get(self.word) if self.mention < 0 else None
+
+    @property
+    def adjective(self) -> bool:
+        word = self.word
+        return self.mention < 0 and word.isalpha() and word not in _FUNCTION_WORDS and word not in _KIN_WORDS \
+            and word not in _PRONOUNS  # fmt: skip
+
+
+@dataclass
+class _Segment:
+    """Consecutive items read together: one sentence, or two whose pronoun ties them."""
+
+    items: list[_Item]
+    span: tuple[int, int]
+
+    def mentions(self) -> list[int]:
+        """Item indices of the mentions, in order."""
+        return [i for i, item in enumerate(self.items) if item.mention >= 0]
+
+
+@dataclass
+class _Typed:
+    owner: int  # mention index of A
+    relative: int  # mention index of B
+    relation: tuple[str, str | None]  # (base, gender): B is A's relation
+
+
+@functools.lru_cache(maxsize=1)
+def _default_nlp() -> Language:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def story_graph(text: str, *, nlp: Language | None = None, pairing: str = "consecutive") -> TextGraph:
+    """The `TextGraph` of one story; see `story_graphs`."""
+    return next(story_graphs([text], nlp=nlp, pairing=pairing))
+
+
+def story_graphs(
+    texts: Iterable[str], *, nlp: Language | None = None, pairing: str = "consecutive", batch_size: int = 64
+) -> Iterator[TextGraph]:
+    """Read a graph of people from each story (streams through `nlp.pipe`).
+
+    People are the names in [brackets] (without brackets: the PERSON entities of `nlp`, which then needs
+    an "ner" component); the same name is the same node (type "person"). Sentences come from `nlp`
+    (parser, senter or sentencizer; default `spacy.blank("en")` + sentencizer), split again between two
+    names with nothing between them (a missing full stop). A sentence that names one person and speaks of
+    a relative without a name ("[A] likes his sister.") is read together with the next ("Her name is [B]."),
+    and a sentence whose pronoun points back ("Then he met his son [B].") with the one before; the graph's
+    `sentences` are these units.
+
+    Edges: a kinship phrase tying two mentions gives a typed edge (A, rel, B), "B is A's rel"
+    ("[A]'s brother [B]", "[A] went out with his son [B]", "[B] is the father of [A]", "[B] is [A]'s
+    brother", "[A] has a son named [B]", "[B], his son", "her daughter's son" composed to grandson).
+    `pairing` adds an `UNTYPED` edge between the other people named in a sentence: "consecutive" (each
+    mention and the one before it) or "all" (every pair). Each edge records its sentence and the two
+    mentions' character spans.
+    """
+    if pairing not in ("consecutive", "all"):
+        raise ValueError(f"pairing must be 'consecutive' or 'all', not {pairing!r}")
+    nlp = nlp if nlp is not None else _default_nlp()
+    texts = texts if isinstance(texts, list) else list(texts)
+    has_ner = "ner" in nlp.pipe_names
+    for text, doc in zip(texts, nlp.pipe((_prepare(text)[0] for text in texts), batch_size=batch_size)):
+        yield _read_graph(text, doc, pairing=pairing, has_ner=has_ner)
+
+
+def _prepare(text: str) -> tuple[str, list[tuple[str, int, int]]]:
+    """The text spaCy reads (brackets blanked to spaces, so offsets stay) and the bracketed names."""
+    mentions = [(m[1].strip(), m.start(1) + len(m[1]) - len(m[1].lstrip()), m.start(1) + len(m[1].rstrip()))
+                for m in _BRACKETED.finditer(text) if m[1].strip()]  # fmt: skip
+    return (re.sub(r"[\[\]]", " ", text) if mentions else text), mentions
+
+
+def _read_graph(text: str, doc: Doc, *, pairing: str, has_ner: bool) -> TextGraph:
+    mentions = _prepare(text)[1]
+    if not mentions:
+        if not has_ner:
+            raise ValueError(
+                "the story names nobody in [brackets] and the spaCy pipeline has no 'ner' to find PERSON "
+                f"entities: bracket the names or pass an nlp with 'ner' (text: {text[:60]!r})"
+            )
+        mentions = [(ent.text, ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON"]
+    if not doc.has_annotation("SENT_START"):
+        raise ValueError("the spaCy pipeline sets no sentence boundaries: add one, e.g. nlp.add_pipe('sentencizer')")
+    segments = _segments(text, doc, mentions)
+    people = [name for name, _, _ in mentions]
+    genders = _genders(segments, people)
+    builder = TextGraphBuilder(text)
+    for mention in mentions:
+        _node(builder, mention)
+    for segment in segments:
+        sentence = builder.sentence(segment.span)
+        typed = _typed_relations(segment, people, genders)
+        connected = set()
+        for edge in typed:
+            a, b = edge.owner, edge.relative
+            base, gender = edge.relation
+            label = relation_name(base, gender or genders.get(people[b]))
+            builder.edge(_node(builder, mentions[a]), _node(builder, mentions[b]), label, sentence=sentence,
+                         source_span=mentions[a][1:], target_span=mentions[b][1:])  # fmt: skip
+            connected.add(frozenset((people[a], people[b])))
+        for a, b in _pairs([segment.items[i].mention for i in segment.mentions()], people, pairing=pairing):
+            if frozenset((people[a], people[b])) not in connected:
+                connected.add(frozenset((people[a], people[b])))
+                builder.edge(_node(builder, mentions[a]), _node(builder, mentions[b]), UNTYPED, sentence=sentence,
+                             source_span=mentions[a][1:], target_span=mentions[b][1:])  # fmt: skip
+    return builder.build()
+
+
+def _node(builder: TextGraphBuilder, mention: tuple[str, int, int]) -> int:
+    return builder.node(mention[0], "person", mention[1:])
+
+
+def _pairs(order: list[int], people: list[str], *, pairing: str) -> list[tuple[int, int]]:
+    """Mention pairs (earlier, later) of different people: adjacent ones, or all."""
+    if pairing == "all":
+        candidates = [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
+    else:
+        candidates = list(zip(order, order[1:]))
+    return [(a, b) for a, b in candidates if people[a] != people[b]]
+
+
+def _segments(text: str, doc: Doc, mentions: list[tuple[str, int, int]]) -> list[_Segment]:
+    """The story's sentences as items, split between adjacent names, joined where a pronoun crosses them."""
+    starts = {start: i for i, (_, start, _) in enumerate(mentions)}
+    ends = [end for _, _, end in mentions]
+    sentences: list[_Segment] = []
+    items: list[_Item] = []
+    span = [0, 0]
+
+    def close() -> None:
+        if items:
+            sentences.append(_Segment(_join_in_law(items), _bracketed_span(text, *span)))
+            items.clear()
+
+    for sent in doc.sents:
+        close()
+        open_mention = -1
+        for token in sent:
+            if token.is_space:
+                continue
+            begin, finish = token.idx, token.idx + len(token.text)
+            if open_mention >= 0 and begin < ends[open_mention]:
+                span[1] = finish
+                continue  # a later token of the same name
+            open_mention = next((starts[c] for c in range(begin, finish) if c in starts), -1)
+            if open_mention >= 0 and items and items[-1].mention >= 0:
+                close()  # two names in a row: a sentence ended without a full stop
+            if not items:
+                span[0] = begin
+            items.append(_Item("" if open_mention >= 0 else token.lower_, open_mention, len(sentences)))
+            span[1] = finish
+    close()
+    return _join_pronoun_sentences(sentences)
+
+
+def _bracketed_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """A sentence's character span, widened over a bracket that opens or closes it."""
+    start = start - 1 if start > 0 and text[start - 1] == "[" else start
+    end = end + 1 if end < len(text) and text[end] == "]" else end
+    return start, end
+
+
+def _join_in_law(items: list[_Item]) -> list[_Item]:
+    """Tokens "father - in - law" as one word "father-in-law"."""
+    out: list[_Item] = []
+    for item in items:
+        out.append(item)
+        words = [x.word for x in out[-5:]]
+        if len(out) >= 5 and words[1:] == ["-", "in", "-", "law"] and all(x.mention < 0 for x in out[-5:]):
+            out[-5:] = [_Item(words[0] + "-in-law", -1, item.sentence)]
+    return out
+
+
+def _join_pronoun_sentences(sentences: list[_Segment]) -> list[_Segment]:
+    segments: list[_Segment] = []
+    for sentence in sentences:
+        if segments and (_dangles(segments[-1]) or _points_back(sentence)) and segments[-1].mentions() \
+                and sentence.mentions():  # fmt: skip
+            last = segments[-1]
+            segments[-1] = _Segment(last.items + sentence.items, (last.span[0], sentence.span[1]))
+        else:
+            segments.append(sentence)
+    return segments
+
+
+def _dangling_phrases(segment: _Segment) -> list[_Phrase]:
+    """Pronoun phrases like "his sister" that no name follows (and that do not follow one: "[B], his son")."""
+    items = segment.items
+    found = []
+    for i, item in enumerate(items):
+        if item.kin is None or _named_after(items, i):
+            continue
+        phrase = _phrase_before(items, i)
+        if phrase and phrase.owner == "pronoun" and not (
+            phrase.at >= 2 and items[phrase.at - 1].word in (",", "is", "was") and items[phrase.at - 2].mention >= 0
+        ):
+            found.append(phrase)
+    return found
+
+
+def _dangles(segment: _Segment) -> bool:
+    """One person named, and a relative spoken of without a name: "[A] likes to visit his sister." """
+    people = {segment.items[i].mention for i in segment.mentions()}
+    single_sentence = segment.items[-1].sentence == segment.items[0].sentence
+    return single_sentence and len(people) == 1 and bool(_dangling_phrases(segment))
+
+
+def _points_back(sentence: _Segment) -> bool:
+    """The first name is tied to a pronoun with nobody named before it: "Then he met his son [B].",
+    "[B], his other daughter, was napping." """
+    mentions = sentence.mentions()
+    if not mentions:
+        return False
+    first = mentions[0]
+    phrase = _left_phrase(sentence.items, first)
+    if phrase is not None:
+        return phrase.owner == "pronoun"
+    return _apposition(sentence.items, first) is not None
+
+
+def _named_after(items: list[_Item], i: int) -> bool:
+    """Whether the kin word at `i` is followed by a name (after an optional comma) or by "'s" (compound)."""
+    j = i + 1
+    if j < len(items) and items[j].word in _POSSESSIVE:
+        return True
+    if j < len(items) and items[j].word == ",":
+        j += 1
+    return j < len(items) and items[j].mention >= 0
+
+
+@dataclass
+class _Phrase:
+    """A kinship phrase read back from its kin word, and whose relative it names (the owner).
+
+    owner: "mention" ("[A]'s son": `mention` is A), "pronoun" ("his son": `word` is the pronoun) or
+    "subject" ("has a son named", "the new maternal grandmother": the sentence's subject);
+    at: item index of the owner (mention or pronoun), or of the phrase's first word for "subject"
+    """
+
+    relation: tuple[str, str | None]
+    owner: str
+    at: int
+    word: str = ""
+    mention: int = -1
+
+
+def _phrase_before(items: list[_Item], i: int) -> _Phrase | None:
+    """Read back from the kin word at `i`: "[A]'s older brother", "her daughter's son" (composed),
+    "his son", "has three kids", "the new maternal grandmother" (of the subject's newborn: a parent)."""
+    relation = items[i].kin
+    j = i - 1
+    while True:
+        adjectives = []
+        while j >= 0 and items[j].adjective and len(adjectives) < _MAX_ADJECTIVES:
+            adjectives.append(items[j].word)
+            j -= 1
+        if j < 0:
+            return None
+        word = items[j].word
+        if word in _POSSESSIVE and j > 0:
+            before = items[j - 1]
+            if before.mention >= 0:
+                return _Phrase(relation, "mention", j - 1, mention=before.mention)
+            composed = before.kin and compose_relations(relation_name(*before.kin), relation_name(*relation))
+            if not composed:
+                return None
+            relation, j = _base(composed), j - 2
+            continue
+        if word in _PRONOUNS:
+            return _Phrase(relation, "pronoun", j, word=word)
+        if word == "the" and relation[0] == "grandparent" and _GRANDPARENT_OF_NEWBORN & set(adjectives):
+            return _Phrase(("parent", relation[1]), "subject", j)
+        if word in _HAVE or (word in ("a", "an") and j > 0 and items[j - 1].word in _HAVE):
+            return _Phrase(relation, "subject", j)
+        return None
+
+
+def _left_phrase(items: list[_Item], i: int) -> _Phrase | None:
+    """The kinship phrase that introduces the mention at `i` ("his son, [B]"), or a naming ("has a son
+    named [B]", "gave birth to a boy and named him [B]")."""
+    j = i - 1
+    if j >= 0 and items[j].word == ",":
+        j -= 1
+    if j < 0:
+        return None
+    if items[j].kin is not None:
+        return _phrase_before(items, j)
+    if items[j].word in ("him", "her") and j > 0 and items[j - 1].word in _NAMING:
+        j -= 1
+    if items[j].word in _NAMING:
+        for back in range(j - 1, max(j - 12, 0) - 1, -1):
+            if items[back].mention >= 0:
+                return None
+            kin = items[back].kin or _NEWBORN.get(items[back].word)
+            if kin and back > 0 and items[back - 1].word in ("a", "an"):
+                return _Phrase(kin, "subject", back - 1)
+    return None
+
+
+def _phrase_after(items: list[_Item], i: int) -> tuple[tuple[str, str | None], int] | None:
+    """Read forward from "'s" at `i`: "'s older brother" -> (relation, index of the last kin word)."""
+    relation = None
+    while i < len(items) and items[i].word in _POSSESSIVE:
+        j = i + 1
+        while j < len(items) and items[j].adjective and j - i <= _MAX_ADJECTIVES:
+            j += 1
+        if j >= len(items) or items[j].kin is None:
+            break
+        composed = compose_relations(relation_name(*relation), relation_name(*items[j].kin)) if relation else None
+        if relation and not composed:
+            return None
+        relation = _base(composed) if composed else items[j].kin
+        end, i = j, j + 1
+    return (relation, end) if relation else None
+
+
+def _apposition(items: list[_Item], p: int) -> _Phrase | None:
+    """ "[B], his son," or "[B] is his son": a pronoun phrase right after the mention at `p`."""
+    j = p + 2
+    if j < len(items) and items[p + 1].word in (",", "is", "was") and items[j].word in _PRONOUNS:
+        k = j + 1
+        while k < len(items) and items[k].adjective and k - j <= _MAX_ADJECTIVES:
+            k += 1
+        if k < len(items) and items[k].kin and not _named_after(items, k):
+            return _Phrase(items[k].kin, "pronoun", j, word=items[j].word)
+    return None
+
+
+def _owners(
+    items: list[_Item], phrase: _Phrase, relative: int, people: list[str], genders: dict[str, str]
+) -> list[int]:
+    """The mentions whose relative `phrase` names: the mention itself; for "their" everybody named before
+    it in the segment; for "his", "her" the first person named before it whose known gender fits; for a
+    subject the first person named. Never the relative."""
+    if phrase.owner == "mention":
+        return [phrase.mention] if people[phrase.mention] != people[relative] else []
+    candidates = [x.mention for x in items[: phrase.at] if x.mention >= 0 and people[x.mention] != people[relative]]
+    if phrase.word == "their":
+        return list({people[m]: m for m in reversed(candidates)}.values())[::-1]
+    gender = _PRONOUNS.get(phrase.word)
+    fitting = [m for m in candidates if gender is None or genders.get(people[m], gender) == gender]
+    return (fitting or candidates)[_PICK]
+
+
+def _typed_relations(segment: _Segment, people: list[str], genders: dict[str, str]) -> list[_Typed]:
+    """The kinship relations a segment states between its mentions."""
+    items = segment.items
+    positions = segment.mentions()
+    found: list[_Typed] = []
+    introduced: dict[int, tuple[list[int], tuple[str, str | None], bool]] = {}  # position -> owners, relation, plural
+
+    def add(phrase: _Phrase, p: int, *, plural: bool = False) -> None:
+        owners = _owners(items, phrase, items[p].mention, people, genders)
+        found.extend(_Typed(owner, items[p].mention, phrase.relation) for owner in owners)
+        if owners:
+            introduced[p] = (owners, phrase.relation, plural)
+
+    dangling = _dangling_phrases(segment)
+    for n, p in enumerate(positions):
+        previous = positions[n - 1] if n else -1
+        phrase = _left_phrase(items, p)
+        listed = _listed(items, previous, p) if previous in introduced else None
+        if listed is not None and (listed or introduced[previous][2]):
+            # "his brothers [A] and [B]", "her son [A] and daughter [B]", "his son [A] and his daughter [B]"
+            owners, relation, plural = introduced[previous]
+            found.extend(_Typed(owner, items[p].mention, listed or relation) for owner in owners)
+            introduced[p] = (owners, listed or relation, plural)
+        elif phrase is not None:
+            add(phrase, p, plural=any(x.word in _PLURAL_KIN for x in items[phrase.at : p]))
+        elif n and items[p].sentence != items[previous].sentence:  # "[A] likes his sister. Her name is [B]."
+            earlier = [phrase for phrase in dangling if phrase.at < p]
+            if earlier:
+                add(earlier[-1], p)
+        appositive = _apposition(items, p)
+        if appositive is not None:
+            add(appositive, p)
+        if n + 1 < len(positions):
+            found.extend(_relations_between(items, p, positions[n + 1], people, genders))
+    return found
+
+
+def _listed(items: list[_Item], previous: int, p: int) -> tuple[str, str | None] | tuple[()] | None:
+    """Whether the mention at `p` continues a list after the mention at `previous`: ", and [B]" gives (),
+    "and son [B]" gives son's relation; None when the words between are no list."""
+    words = items[previous + 1 : p]
+    i = 0
+    while i < len(words) and words[i].word in (",", "and"):
+        i += 1
+    if i == 0:
+        return None
+    i += i < len(words) and words[i].word in _PRONOUNS  # "his son [A] and his daughter [B]"
+    while i < len(words) and words[i].adjective and i < _MAX_ADJECTIVES + 2:
+        i += 1
+    kin = words[i].kin if i < len(words) else None
+    i += kin is not None
+    i += i < len(words) and words[i].word == ","
+    return None if i < len(words) else (kin or ())
+
+
+def _relations_between(
+    items: list[_Item], p: int, q: int, people: list[str], genders: dict[str, str]
+) -> list[_Typed]:
+    """Relations stated from the mention at `p` (B) to the next one at `q` (A): "B is the father of A",
+    "B is A's brother", "B, A's sister,", "B and A are siblings", "B and A got married"."""
+    relative, owner = items[p].mention, items[q].mention
+    middle = [item.word for item in items[p + 1 : q]]
+    if "of" in middle:  # "[B] is the father of [A]", "[B], who is the sister of [A]"
+        of = middle.index("of")
+        kin = items[p + of].kin if of > 0 else None
+        after = middle[of + 1 :]
+        if kin and _only_links(middle[: of - 1]) and len(after) <= 3 and all(w.isalpha() for w in after):
+            return [_Typed(owner, relative, kin)]
+        return []
+    if middle and all(w in (",", "is", "was", "who") for w in middle):  # "[B] is [A]'s brother"
+        phrase = _phrase_after(items, q + 1)
+        if phrase is not None and not _named_after(items, phrase[1]):
+            return [_Typed(owner, relative, phrase[0])]
+    if middle == ["and"]:
+        rest = [item.word for item in items[q + 1 :]]
+        kin = _KIN_WORDS.get(rest[1]) if len(rest) > 1 and rest[0] in ("are", "were") else None
+        if kin and kin[0] in ("sibling", "spouse"):  # "[B] and [A] are siblings"
+            return [_Typed(relative, owner, (kin[0], kin[1] or genders.get(people[owner])))]
+        if _MARRIAGE & set(rest):  # "[B] and [A] have a happy marriage"
+            return [_Typed(relative, owner, ("spouse", genders.get(people[owner])))]
+    return []
+
+
+def _only_links(words: list[str]) -> bool:
+    adjectives = [w for w in words if w not in _LINK_WORDS]
+    return len(adjectives) <= _MAX_ADJECTIVES and all(w.isalpha() for w in adjectives)
+
+
+def _genders(segments: list[_Segment], people: list[str]) -> dict[str, str]:
+    """Each person's gender as the story shows it, from the strongest evidence there is: the kinship words
+    that name them ("his son [B]": B is male), the possessive pronouns that can only point at them ("[A]
+    and her son": A is female), the pronouns of sentences that name nobody else ("[A] said she ...")."""
+    evidence: list[dict[str, Counter]] = [defaultdict(Counter) for _ in range(3)]
+    for segment in segments:
+        for edge in _typed_relations(segment, people, {}):
+            if edge.relation[1]:
+                evidence[0][people[edge.relative]][edge.relation[1]] += 1
+        items = segment.items
+        sentences: dict[int, list[_Item]] = defaultdict(list)
+        for i, item in enumerate(items):
+            sentences[item.sentence].append(item)
+            phrase = _phrase_before(items, i) if item.kin else None
+            if phrase and phrase.owner == "pronoun" and _PRONOUNS[phrase.word]:
+                before = {people[x.mention] for x in items[: phrase.at] if x.mention >= 0}
+                if len(before) == 1:
+                    evidence[1][before.pop()][_PRONOUNS[phrase.word]] += 1
+        for sentence in sentences.values():
+            persons = {people[x.mention] for x in sentence if x.mention >= 0}
+            if len(persons) == 1:
+                evidence[2][persons.pop()].update(
+                    _GENDERED_PRONOUNS[x.word] for x in sentence if x.word in _GENDERED_PRONOUNS)  # fmt: skip
+    genders = {}
+    for tier in reversed(evidence):
+        genders.update({name: votes.most_common(1)[0][0] for name, votes in tier.items() if votes})
+    return genders
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation against the gold graphs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StoryGraphMetrics:
+    """Story graphs against CLUTRR's gold graphs (counts; rates as properties).
+
+    gold edges and graph edges are distinct unordered person pairs; a gold edge is recovered when the graph
+    connects the two people (either direction). Labels are checked on the recovered chain edges (the ones
+    with a gold type) after turning our edge into the gold edge's direction; that inversion uses the gold
+    genders (evaluation only). An untyped or ungendered label counts as wrong.
+    """
+
+    stories: int = 0
+    gold_people: int = 0
+    people_found: int = 0
+    gold_edges: int = 0
+    edges_recovered: int = 0
+    gold_edges_person_absent: int = 0  # gold edges with a person the story never names (a CLUTRR data defect)
+    typed_gold_edges: int = 0  # recovered gold edges that have a gold type
+    labels_given: int = 0  # ... of which our graph typed at least one edge
+    labels_correct: int = 0
+    graph_edges: int = 0
+    extra_edges: int = 0  # graph edges that are not gold story edges
+
+    @property
+    def entity_recall(self) -> float:
+        return self.people_found / max(self.gold_people, 1)
+
+    @property
+    def edge_recall(self) -> float:
+        return self.edges_recovered / max(self.gold_edges, 1)
+
+    @property
+    def label_accuracy(self) -> float:
+        return self.labels_correct / max(self.typed_gold_edges, 1)
+
+    @property
+    def extra_edges_per_story(self) -> float:
+        return self.extra_edges / max(self.stories, 1)
+
+    def update(self, other: StoryGraphMetrics) -> None:
+        """Add `other`'s counts to these."""
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def to_dict(self) -> dict[str, float]:
+        rates = ("entity_recall", "edge_recall", "label_accuracy", "extra_edges_per_story")
+        return {**asdict(self), **{name: round(getattr(self, name), 6) for name in rates}}
+
+
+def evaluate_story_graphs(
+    records: Iterable[ClutrrRecord], *, nlp: Language | None = None, pairing: str = "consecutive"
+) -> StoryGraphMetrics:
+    """Build each record's story graph (from its text only) and score it against the record's gold."""
+    records = list(records)
+    metrics = StoryGraphMetrics()
+    for record, graph in zip(records, story_graphs([r.story for r in records], nlp=nlp, pairing=pairing)):
+        metrics.update(score_story_graph(graph, record.gold, story=record.story))
+    return metrics
+
+
+def score_story_graph(graph: TextGraph, gold: ClutrrGold, *, story: str = "") -> StoryGraphMetrics:
+    """One story graph against its gold (see `StoryGraphMetrics`)."""
+    found = set(graph.nodes)
+    labels: dict[tuple[str, str], list[str]] = defaultdict(list)  # (A, B) -> our labels read as "B is A's ..."
+    pairs = set()
+    for (s, t), label in zip(graph.edges.tolist(), graph.edge_labels):
+        a, b = graph.nodes[s], graph.nodes[t]
+        if a == b:
+            continue
+        pairs.add(frozenset((a, b)))
+        if label != UNTYPED:
+            labels[a, b].append(label)
+            if label in RELATIONS and b in gold.genders:  # A is B's inverse; gold gender of A: evaluation only
+                labels[b, a].append(inverse_relation(label, gold.genders.get(a)))
+            else:
+                labels[b, a].append(UNTYPED)
+    gold_pairs = gold.edge_pairs()
+    metrics = StoryGraphMetrics(
+        stories=1,
+        gold_people=len(gold.people),
+        people_found=sum(person in found for person in gold.people),
+        gold_edges=len(gold_pairs),
+        edges_recovered=len(gold_pairs & pairs),
+        gold_edges_person_absent=sum(any(f"{p}" not in story for p in pair) for pair in gold_pairs) if story else 0,
+        graph_edges=len(pairs),
+        extra_edges=len(pairs - gold_pairs),
+    )
+    for a, rel, b in gold.typed_edges():
+        if frozenset((a, b)) in pairs:
+            metrics.typed_gold_edges += 1
+            ours = labels.get((a, b), [])
+            metrics.labels_given += bool(ours)
+            metrics.labels_correct += bool(ours) and all(label == rel for label in ours)
+    return metrics

