@@ -42,28 +42,20 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import multiprocessing
 import os
-import platform
-import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATASETS = REPO / ".." / "shared" / "datasets"
-RESULTS = REPO / "bench" / "results"
+from common import DEFAULT_DATASETS, RESULTS, environment, write_json
 FB_TRAIN = Path("kg_link_prediction/FB15k-237/train.txt.gz")
 CONCEPTNET_TRAIN = Path("conceptnet100k/train100k.txt.gz")
 FB_NAMESPACE = "http://example.org/fb/"
@@ -475,65 +467,6 @@ def render(runs: list[Run], targets: list[dict], notes: list[str]) -> None:
         console.print(f"[dim]note:[/] {note}")
 
 
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _memory_bytes() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def environment() -> dict:
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(sys.orig_argv),
-        "cwd": os.getcwd(),
-        "git": _git_commit(),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            "cpu_model": _cpu_model(),
-            "memory_bytes": _memory_bytes(),
-            "platform": platform.platform(),
-        },
-        "load_average": os.getloadavg(),  # other work on the machine skews the wall times
-        "python": sys.version,
-        "packages": {name: _package_version(name) for name in PACKAGES},
-    }
-
-
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n")
-
-
 # --- profile ---------------------------------------------------------------------------------------------
 
 
@@ -578,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     repeat = args.repeat or (1 if args.quick else 3)
     datasets = args.datasets.resolve()
-    started, env = time.perf_counter(), environment()
+    started, env = time.perf_counter(), environment(PACKAGES)
     with tempfile.TemporaryDirectory(prefix="kgreason-bench-") as tmp:
         workdir = Path(tmp)
         print(f"preparing inputs in {workdir} ...", flush=True)

@@ -174,3 +174,15 @@ def test_a_killed_run_resumes_without_redoing_finished_shards(tmp_path):
     assert resumed.shards_cached >= finished and resumed.made < resumed.examples
     fresh = preprocess(tmp_path / "pw.json", tmp_path / "fresh", task="proofwriter", workers=1, shard_size=2)
     assert examples(resumed) == examples(fresh)
+
+
+def test_clutrr_story_without_brackets_is_kept_and_flagged_without_ner(tmp_path):
+    from dataclasses import replace
+
+    records = list(generate_clutrr(2, k=2, seed=4))
+    records[1] = replace(records[1], story=records[1].story.replace("[", "").replace("]", ""))
+    write_clutrr(records, tmp_path / "c.csv")
+    summary = preprocess(tmp_path / "c.csv", tmp_path / "cache", task="clutrr", workers=1, nlp="blank")
+    made = list(ShardCache(summary.cache_dir).examples())
+    assert summary.flags["no_linked_entity"] == 1 and made[1].num_nodes == 0 and made[0].num_nodes > 0
+    assert "no_linked_entity" in made[1].meta["flags"] and made[1].meta["query_node_index"] == [-1, -1]
