@@ -76,13 +76,13 @@ def timed_runs(path: Path, cache: Path, **options) -> dict:
 
 
 def clutrr_quality(path: Path, nlp_name: str) -> dict:
-    import spacy
-
+    """Story-graph metrics against gold, with the pipeline the clutrr task uses (the model's senter)."""
     from kgreason.data.clutrr import evaluate_story_graphs, read_clutrr
+    from kgreason.data.preprocess import Settings
+    from kgreason.data.preprocess_tasks import ClutrrPipelines
 
-    nlp = spacy.load(nlp_name)
-    metrics = evaluate_story_graphs(read_clutrr(path), nlp=nlp)
-    return metrics.to_dict() if hasattr(metrics, "to_dict") else vars(metrics)
+    nlp = ClutrrPipelines(Settings(task="clutrr", nlp=nlp_name)).sentences
+    return evaluate_story_graphs(read_clutrr(path), nlp=nlp).to_dict()
 
 
 def ecare_coverage(cache_dir: str) -> dict:

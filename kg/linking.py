@@ -48,12 +48,13 @@ inherit the matchers instead of each building its own.
 """
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from spacy.attrs import IDX, IS_SPACE, LEMMA, LOWER
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span, Token
@@ -75,6 +76,7 @@ NOT_FOR_LEMMAS = frozenset(
     }
 )  # fmt: skip
 NAME_BATCH_SIZE = 1000
+NAME_ATTRS = [LOWER, LEMMA, IS_SPACE]  # what building the matchers reads of a name's tokens
 DEFAULT_IGNORE_WORDS = ("a", "an", "the")
 
 
@@ -288,16 +290,18 @@ class KGLinker:
         if lemmatized:
             skip = [name for name in self.nlp.pipe_names if name not in lemma_components]
             docs = self.nlp.pipe(texts, disable=skip, batch_size=NAME_BATCH_SIZE)
+            token_rows = (doc.to_array(NAME_ATTRS).tolist() for doc in docs)
         else:
-            docs = self.nlp.tokenizer.pipe(texts, batch_size=NAME_BATCH_SIZE)
+            token_rows = self._tokenize_names(texts)
         by_lower: dict[tuple[int, ...], list[int]] = {}
         by_lemma: dict[tuple[int, ...], list[int]] = {}
-        for text, doc in zip(texts, docs):
-            kept = self._kept(doc)
+        ignored = self._ignored
+        for text, rows in zip(texts, token_rows):
+            kept = [(lower, lemma) for lower, lemma, space in rows if not (space or lower in ignored)]
             if kept:
-                lower = tuple(token.lower for token in kept)
+                lower = tuple(pair[0] for pair in kept)
                 by_lower.setdefault(lower, []).extend(names[text])
-                by_lemma.setdefault(tuple(token.lemma for token in kept) if lemmatized else lower, []).extend(names[text])
+                by_lemma.setdefault(tuple(pair[1] for pair in kept) if lemmatized else lower, []).extend(names[text])
         for table in (by_lower, by_lemma):
             for key, ids in table.items():
                 table[key] = sorted(set(ids))
@@ -309,6 +313,26 @@ class KGLinker:
             lemma_matcher.add(self.name, list(by_lemma))
         self._index = _Index(lower_matcher, by_lower, lemma_matcher, by_lemma, PRIORS[self.prior](kg))
         return self
+
+    def _tokenize_names(self, texts: list[str]) -> Iterator[list[list[int]]]:
+        """Each name's token rows `[LOWER, LEMMA, IS_SPACE]`, tokenized as one text joined by newlines.
+
+        One Doc for all names instead of one per name (about 10x faster for 78k ConceptNet names) gives the
+        same tokens: the tokenizer splits on whitespace first and applies its rules within each chunk. Names
+        that hold a newline themselves are tokenized alone.
+        """
+        plain = [i for i, text in enumerate(texts) if "\n" not in text]
+        starts = np.cumsum([0] + [len(texts[i]) + 1 for i in plain])[:-1]
+        rows, offsets = [np.zeros((0, 3), np.uint64)], [np.zeros(0, np.int64)]  # hashes are uint64
+        for batch in range(0, len(plain), NAME_BATCH_SIZE * 10):
+            doc = self.nlp.tokenizer("\n".join(texts[i] for i in plain[batch : batch + NAME_BATCH_SIZE * 10]))
+            rows.append(doc.to_array(NAME_ATTRS))
+            offsets.append(doc.to_array([IDX]).astype(np.int64).reshape(-1) + starts[batch])
+        all_rows, owner = np.concatenate(rows), np.searchsorted(starts, np.concatenate(offsets), side="right") - 1
+        bounds = np.searchsorted(owner, np.arange(len(plain) + 1))
+        by_name = {i: all_rows[bounds[k] : bounds[k + 1]].tolist() for k, i in enumerate(plain)}
+        for i, text in enumerate(texts):
+            yield by_name[i] if i in by_name else self.nlp.tokenizer(text).to_array(NAME_ATTRS).tolist()
 
     def _kept(self, tokens: Iterable[Token]) -> list[Token]:
         """The tokens that take part in matching: not space, not an ignored word."""

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .terms import local_name
-from .traversal import Path, _entities, induced_edges, k_hop_subgraph, shortest_paths
+from .traversal import GraphCounts, Path, _entities, induced_edges, k_hop_subgraph, shortest_paths
 
 if TYPE_CHECKING:  # pragma: no cover
     from .graph import KnowledgeGraph
@@ -101,7 +101,7 @@ class EvidencePath:
 
 
 @dataclass
-class RetrievedSubgraph:
+class RetrievedSubgraph(GraphCounts):
     """A question's subgraph of a background KG; the graph fields of a `KGQAExample` (kgreason.data).
 
     - `node_ids: int64[N]` global entity ids: the seeds first (question, then choices), then by score;
@@ -123,14 +123,6 @@ class RetrievedSubgraph:
     choice_index: list[np.ndarray]
     paths: list[EvidencePath] = field(default_factory=list)
     flags: tuple[str, ...] = ()
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.node_ids)
-
-    @property
-    def num_edges(self) -> int:
-        return self.edge_index.shape[1]
 
     @property
     def mention_index(self) -> np.ndarray:

@@ -57,7 +57,8 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _digest(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 4 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -78,7 +79,7 @@ def _write_segment(directory: Path, delta: GraphDelta) -> dict[str, dict]:
             f.flush()
             os.fsync(f.fileno())
     for path in sorted(directory.iterdir()):
-        files[path.name] = {"bytes": path.stat().st_size, "sha256": _digest(path)}
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
     _fsync_dir(directory)
     return files
 
@@ -129,7 +130,7 @@ class Store:
             seg_dir = self.directory / segment["name"]
             for file_name, expected in segment["files"].items():
                 path = seg_dir / file_name
-                if not path.is_file() or path.stat().st_size != expected["bytes"] or _digest(path) != expected["sha256"]:
+                if not path.is_file() or path.stat().st_size != expected["bytes"] or file_sha256(path) != expected["sha256"]:
                     raise StoreError(
                         f"{path} is missing or does not match its checksum in the manifest",
                         hint="the store is damaged (disk error or a file edited by hand); re-ingest the sources listed in the manifest",

@@ -59,6 +59,21 @@ __all__ = [
 # --- adjacency -------------------------------------------------------------------------------------------
 
 
+class GraphCounts:
+    """`num_nodes` and `num_edges` of anything with `node_ids [N]` and `edge_index [2, E]`."""
+
+    node_ids: np.ndarray
+    edge_index: np.ndarray
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def num_edges(self) -> int:
+        return self.edge_index.shape[1]
+
+
 @dataclass(frozen=True)
 class Adjacency:
     """CSR index of incident edges over both directions; see the module docstring for the layout.
@@ -192,7 +207,7 @@ def neighbours(kg: KnowledgeGraph, entity: int, *, direction: str = "both") -> n
 
 
 @dataclass
-class Subgraph:
+class Subgraph(GraphCounts):
     """An induced subgraph around seed entities, indexed locally for message passing.
 
     - `node_ids: int64[n]` global entity ids: the kept seeds first (in the given order, duplicates dropped),
@@ -216,14 +231,6 @@ class Subgraph:
 
     def __post_init__(self) -> None:
         self.num_seeds = int(np.count_nonzero(self.hop == 0))
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.node_ids)
-
-    @property
-    def num_edges(self) -> int:
-        return self.edge_index.shape[1]
 
     @classmethod
     def empty(cls, num_seeds: int = 0) -> Subgraph:

