@@ -273,10 +273,19 @@ class _Runner:
         """Wait for at least one shard in flight to finish."""
         from concurrent.futures import FIRST_COMPLETED, wait
 
+        from concurrent.futures.process import BrokenProcessPool
+
         finished, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
         for future in finished:
             size, on_done = self.pending.pop(future)
-            self.made += future.result()  # a worker's exception is raised here
+            try:
+                self.made += future.result()  # a worker's exception is raised here
+            except BrokenProcessPool:
+                raise TaskInputError(
+                    "a preprocessing worker process died (killed, out of memory, or it could not start)",
+                    hint="finished shards are kept: run again to resume. From a script, call preprocess() under "
+                    "`if __name__ == \"__main__\":` (worker processes import the script); or pass workers=1",
+                ) from None
             on_done(size)
 
     def finish(self) -> None:

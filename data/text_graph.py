@@ -10,7 +10,7 @@ relation has the label `UNTYPED`. Negation is an edge property (`negated`), not 
 
 Views go through the KG core: `to_knowledge_graph()` gives a `KnowledgeGraph` over the node names (keys
 `urn:kgreason:` names, see `kgreason.kg.terms`), hence `to_rdflib()` (Turtle, pictures via networkx) and
-`to_pyg()` with the edges in this graph's order.
+`to_pyg()` with the edges in this graph's order; `to_dot()` draws it with Graphviz.
 """
 
 from __future__ import annotations
@@ -87,6 +87,23 @@ class TextGraph:
     def to_rdflib(self) -> rdflib.Graph:
         """The graph as RDF (`kg:` names), e.g. `graph.to_rdflib().serialize(format="turtle")`."""
         return self.to_knowledge_graph().to_rdflib()
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT, to look at: `dot -Tsvg graph.dot -o graph.svg`.
+
+        Node shapes by type (person/entity: ellipse, attribute: box, rule: diamond); negated edges dashed.
+        """
+        shapes = {"attribute": "box", "rule": "diamond"}
+
+        def quoted(text: str) -> str:
+            return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        lines = ["digraph text_graph {", "  node [fontname=Helvetica]; edge [fontname=Helvetica, fontsize=10];"]
+        lines += [f"  n{i} [label={quoted(name)}, shape={shapes.get(kind, 'ellipse')}];"
+                  for i, (name, kind) in enumerate(zip(self.nodes, self.node_types))]
+        lines += [f"  n{s} -> n{t} [label={quoted(label)}{', style=dashed' if neg else ''}];"
+                  for (s, t), label, neg in zip(self.edges.tolist(), self.edge_labels, self.negated.tolist())]
+        return "\n".join([*lines, "}"]) + "\n"
 
     def to_pyg(self) -> torch_geometric.data.Data:
         """`Data(edge_index [2, E], edge_type [E], num_nodes)`, nodes and edges in this graph's order.
