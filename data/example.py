@@ -25,6 +25,8 @@ class KGQAExample(GraphCounts):
     node_ids: int64 [N] the graph's nodes (global KG ids or text-graph node indices)
     edge_index: int64 [2, E] local indices into `node_ids`
     edge_type: int64 [E] relation ids (of the KG, or of the task's relation vocabulary)
+    edge_char_spans: int64 [E, 2] character span in `text` of the sentence each edge was read from (text
+        graphs); empty when no edge has one, -1 where an edge has none
     mention_node_index: int64 [M] local nodes the text mentions
     mention_char_spans: int64 [M, 2] where in `text` (characters) each mention is; -1 when not from `text`
     meta: task, id, chain length / depth, flags (e.g. "no_linked_entity"), evidence paths
@@ -36,6 +38,7 @@ class KGQAExample(GraphCounts):
     node_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     edge_index: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.int64))
     edge_type: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    edge_char_spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     mention_node_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     mention_char_spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     meta: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +47,7 @@ class KGQAExample(GraphCounts):
         "node_ids": (np.int64, (-1,)),
         "edge_index": (np.int64, (2, -1)),
         "edge_type": (np.int64, (-1,)),
+        "edge_char_spans": (np.int64, (-1, 2)),
         "mention_node_index": (np.int64, (-1,)),
         "mention_char_spans": (np.int64, (-1, 2)),
     }

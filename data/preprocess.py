@@ -41,6 +41,7 @@ from .shards import ShardCache, write_json
 
 log = logging.getLogger(__name__)
 
+CACHE_FORMAT = 2  # bump when the examples a task makes change shape (2: edge_char_spans)
 FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
@@ -150,7 +151,8 @@ def cache_key(settings: Settings, digest: str, shard_size: int) -> str:
     from importlib.metadata import version
 
     payload = json.dumps(
-        {"input": digest, "settings": asdict(settings), "shard_size": shard_size, "kgreason": version("kgreason")},
+        {"input": digest, "settings": asdict(settings), "shard_size": shard_size, "kgreason": version("kgreason"),
+         "format": CACHE_FORMAT},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

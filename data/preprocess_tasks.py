@@ -48,6 +48,7 @@ def text_graph_example(text: str, graph: TextGraph, *, flags: list[str], meta: d
         node_ids=np.arange(graph.num_nodes, dtype=np.int64),
         edge_index=graph.edges.T.copy(),
         edge_type=np.array([index[label] for label in labels], dtype=np.int64),
+        edge_char_spans=graph.sentence_spans.reshape(-1, 2).copy(),
         mention_node_index=np.array([node for node, _ in mentions], dtype=np.int64),
         mention_char_spans=np.array([span for _, span in mentions], dtype=np.int64).reshape(-1, 2),
         meta={**meta, "graph": "text", "flags": flags, "nodes": graph.nodes, "node_types": graph.node_types,
