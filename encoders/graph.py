@@ -1,0 +1,630 @@
+"""Relation-aware graph encoders (PyTorch Geometric), resolved by name, and the node features they start from.
+
+    encoder = build_graph_encoder("composition", hidden_size=64, num_relations=12, num_layers=6)
+    h = encoder(x, edge_index, edge_type, batch=batch, query_nodes=sources)          # h: [N, 64]
+    h, importance = encoder(x, edge_index, edge_type, return_attention=True)        # importance: [E]
+
+Every encoder in `GRAPH_ENCODERS` has the same `forward` (see `GraphEncoder.forward`): node states in,
+node states out, on a PyG-style batch (the disjoint union of the examples' graphs with a `batch` vector).
+
+- `"rgcn"`: R-GCN (Schlichtkrull et al., 2018), one weight matrix per relation or a basis decomposition
+  (`num_bases`); `RelationalConv` is `torch_geometric.nn.RGCNConv` (mean aggregation, same parameters and output,
+  tested) computed in one pass instead of RGCNConv's Python loop over relations (pyg-lib's segment matmul is not
+  installed), and with edge features and per-edge messages.
+- `"gatv2"`: `torch_geometric.nn.GATv2Conv` whose edge features are learned relation embeddings (`edge_dim`).
+- `"composition"`: NBFNet / CompGCN-style relation composition, conditioned on a query node
+  (see `CompositionEncoder`), for long relation chains.
+
+Edges flow source → target (`edge_index[0]` → `edge_index[1]`); with `inverse_edges=True` (the default) each
+edge is also read backwards with its own inverse relation type, so a path can be followed either way.
+
+Evidence: `return_attention=True` also returns a per-edge *importance* `[E]` in [0, 1]: the edge's share of
+what its target node received, averaged over the layers (GATv2: its attention, mean over heads; the others: the
+norm of its message over the sum of the norms arriving at that target, a gradient-free proxy). With inverse
+edges, an edge counts as much as its more important direction. Used to rank evidence paths.
+
+`NodeFeatures` makes the input states `x` (learned node embeddings, cached label embeddings, node types);
+`cache_label_embeddings` computes label embeddings once and keeps them in a `.safetensors` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from torch_geometric.nn import GATv2Conv
+from torch_geometric.nn.inits import glorot, zeros
+from torch_geometric.utils import scatter
+
+__all__ = [
+    "GRAPH_ENCODERS",
+    "CompositionEncoder",
+    "GATv2Encoder",
+    "GraphEncoder",
+    "NodeFeatures",
+    "RGCNEncoder",
+    "RelationalConv",
+    "build_graph_encoder",
+    "cache_label_embeddings",
+]
+
+
+class GraphEncoder(nn.Module):
+    """Base of the registered encoders: input checks, initial states, inverse edges, importance folding.
+
+    A subclass sets `name` and implements `encode`. `config` holds the arguments of `build_graph_encoder` that
+    rebuild the same architecture (`build_graph_encoder(**encoder.config)`), JSON-safe for `config.json`.
+    """
+
+    name: ClassVar[str]
+    boundary_condition: ClassVar[bool] = False  # True: with a query, every node but the source starts at zero
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int,
+        num_relations: int,
+        num_layers: int,
+        dropout: float,
+        inverse_edges: bool,
+        **options,
+    ) -> None:
+        super().__init__()
+        if hidden_size < 1 or num_relations < 1 or num_layers < 1:
+            raise ValueError(
+                f"graph encoder {self.name!r}: hidden_size, num_relations and num_layers must be positive "
+                f"(got {hidden_size}, {num_relations}, {num_layers})"
+            )
+        self.hidden_size = hidden_size
+        self.num_relations = num_relations
+        self.num_layers = num_layers
+        self.inverse_edges = inverse_edges
+        self.num_relation_types = 2 * num_relations if inverse_edges else num_relations
+        self.config = {
+            "name": self.name,
+            "hidden_size": hidden_size,
+            "num_relations": num_relations,
+            "num_layers": num_layers,
+            "dropout": dropout,
+            "inverse_edges": inverse_edges,
+            **options,
+        }
+        self.query = nn.Parameter(torch.randn(hidden_size))  # marks the query (source) node
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor | None,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        *,
+        batch: Tensor | None = None,
+        query_nodes: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+        return_attention: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Node states after `num_layers` rounds of relational message passing.
+
+        x: [N, hidden] input node states, or None for zeros (then `batch` gives N)
+        edge_index: int64 [2, E] (source, target) node indices into the batch
+        edge_type: int64 [E] relation ids in [0, num_relations)
+        batch: int64 [N] graph of each node (messages never cross graphs; used to check `query_nodes`)
+        query_nodes: int64 [B] the query (source) node of each graph, a global index into the batch's nodes, -1
+            for a graph without one; the learned `query` vector is added to those nodes' input states (the
+            composition encoder also starts every other node at zero and keeps it there until the query reaches it)
+        edge_attr: [E, hidden] optional edge features, added to the edge's relation embedding (R-GCN: projected
+            and added to its message)
+        return_attention: also return the per-edge importance [E] (see the module docstring)
+        Returns: [N, hidden], and importance [E] when `return_attention`.
+        """
+        num_nodes = self._num_nodes(x, batch)
+        self._check_inputs(x, edge_index, edge_type, num_nodes, batch, query_nodes, edge_attr)
+        h = self._initial_states(x, num_nodes, query_nodes)
+        num_edges = edge_type.numel()
+        if self.inverse_edges:
+            edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+            edge_type = torch.cat([edge_type, edge_type + self.num_relations])
+            edge_attr = None if edge_attr is None else torch.cat([edge_attr, edge_attr])
+        h, importance = self.encode(h, edge_index, edge_type, edge_attr, query_nodes=query_nodes,
+                                     with_importance=return_attention)
+        if not return_attention:
+            return h
+        if self.inverse_edges:
+            importance = torch.maximum(importance[:num_edges], importance[num_edges:])
+        return h, importance
+
+    def encode(
+        self,
+        h: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        edge_attr: Tensor | None,
+        *,
+        query_nodes: Tensor | None,
+        with_importance: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The layers. h: [N, hidden] initial states (the query already marked); edges include the inverse ones
+        (types < num_relation_types); query_nodes: [B] as given to `forward`.
+        Returns ([N, hidden], importance [E] averaged over layers, or None when not `with_importance`)."""
+        raise NotImplementedError
+
+    def _num_nodes(self, x: Tensor | None, batch: Tensor | None) -> int:
+        if x is not None:
+            return x.size(0)
+        if batch is not None:
+            return batch.numel()
+        raise ValueError(f"graph encoder {self.name!r}: x is None and batch is None; pass batch: [N] (or x) so "
+                         "that the encoder knows how many nodes there are")
+
+    def _check_inputs(self, x, edge_index, edge_type, num_nodes, batch, query_nodes, edge_attr) -> None:
+        where = f"graph encoder {self.name!r}"
+        if x is not None and (x.dim() != 2 or x.size(1) != self.hidden_size):
+            raise ValueError(f"{where}: x must be [num_nodes, {self.hidden_size}], got {list(x.shape)}")
+        if edge_index.dim() != 2 or edge_index.size(0) != 2 or edge_index.dtype != torch.long:
+            raise ValueError(f"{where}: edge_index must be int64 [2, E], got {edge_index.dtype} "
+                             f"{list(edge_index.shape)}")
+        num_edges = edge_index.size(1)
+        if edge_type.shape != (num_edges,) or edge_type.dtype != torch.long:
+            raise ValueError(f"{where}: edge_type must be int64 [E={num_edges}], got {edge_type.dtype} "
+                             f"{list(edge_type.shape)}")
+        if edge_attr is not None and edge_attr.shape != (num_edges, self.hidden_size):
+            raise ValueError(f"{where}: edge_attr must be [E={num_edges}, {self.hidden_size}], "
+                             f"got {list(edge_attr.shape)}")
+        if batch is not None and batch.shape != (num_nodes,):
+            raise ValueError(f"{where}: batch must be [N={num_nodes}], got {list(batch.shape)}")
+        if num_edges:
+            if int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes:
+                raise ValueError(f"{where}: edge_index refers to nodes outside [0, {num_nodes}); offset each "
+                                 "graph's edge_index by the number of nodes before it in the batch")
+            low, high = int(edge_type.min()), int(edge_type.max())
+            if low < 0 or high >= self.num_relations:
+                raise ValueError(f"{where}: edge_type holds relation id {low if low < 0 else high}, outside "
+                                 f"[0, {self.num_relations}); build the encoder with the dataset's num_relations")
+        if query_nodes is not None and query_nodes.numel():
+            if query_nodes.dim() != 1 or int(query_nodes.min()) < -1 or int(query_nodes.max()) >= num_nodes:
+                raise ValueError(f"{where}: query_nodes must be [B] global node indices in [0, {num_nodes}) or -1, "
+                                 f"got {query_nodes.tolist()}")
+            if batch is not None:
+                present = query_nodes >= 0
+                graph_of_query = batch[query_nodes.clamp(min=0)]
+                expected = torch.arange(query_nodes.numel(), device=batch.device)
+                if bool(((graph_of_query != expected) & present).any()):
+                    raise ValueError(f"{where}: query_nodes[i] must be a node of graph i (a global index into the "
+                                     "batch, not a local one); got nodes of graphs "
+                                     f"{graph_of_query.tolist()} for graphs 0..{query_nodes.numel() - 1}")
+
+    def _initial_states(self, x: Tensor | None, num_nodes: int, query_nodes: Tensor | None) -> Tensor:
+        """[N, hidden]: x (or zeros) with the query vector added at the query nodes; with a boundary condition,
+        zeros except at the query nodes (query vector + their x)."""
+        dtype = self.query.dtype if x is None else x.dtype
+        states = self.query.new_zeros(num_nodes, self.hidden_size, dtype=dtype) if x is None else x
+        if query_nodes is None or num_nodes == 0:
+            return states
+        present = (query_nodes >= 0).unsqueeze(-1)
+        sources = query_nodes.clamp(min=0)  # a graph without a query adds zeros to node 0
+        marks = self.query.expand(sources.numel(), -1).to(dtype)
+        if not self.boundary_condition:
+            return states.index_add(0, sources, marks * present)
+        return torch.zeros_like(states).index_add(0, sources, (marks + states[sources]) * present)
+
+
+def _residual(h: Tensor, update: Tensor, *, norm: nn.LayerNorm, dropout: nn.Dropout) -> Tensor:
+    """h + dropout(relu(LayerNorm(update))): the block around every layer here (post-norm branch, NBFNet style)."""
+    return h + dropout(F.relu(norm(update)))
+
+
+def _share_of_target(weight: Tensor, target: Tensor, num_nodes: int) -> Tensor:
+    """[E] each edge's part of the total `weight: [E]` arriving at its target node (0 where the total is 0)."""
+    total = scatter(weight, target, dim_size=num_nodes)
+    return weight / total[target].clamp_min(1e-12)
+
+
+def _message_share(messages: Tensor, target: Tensor, num_nodes: int) -> Tensor:
+    """[E] importance of each edge in one layer: its message norm over the sum of the norms at its target."""
+    with torch.no_grad():
+        return _share_of_target(messages.float().norm(dim=-1), target, num_nodes)
+
+
+class RelationalConv(nn.Module):
+    """One R-GCN layer: `out_i = x_i Θ + b + Σ_{edge e=(j, r, i)} (x_j W_r + a_e W_edge) / c_{i,r}`.
+
+    c_{i,r} is the number of r-edges into i (mean per relation); `W_r = Σ_b comp[r, b] weight[b]` with
+    `num_bases`, else `weight[r]`. Parameters `weight`, `comp`, `root`, `bias` are those of
+    `torch_geometric.nn.RGCNConv(aggr="mean")`, which gives the same output without edge features.
+    Memory per call: [N, R, hidden] without bases, [E, num_bases, hidden] with them (use bases for KGs with
+    hundreds of relations).
+    """
+
+    def __init__(self, channels: int, num_relations: int, *, num_bases: int | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_bases or num_relations, channels, channels))
+        self.comp = nn.Parameter(torch.empty(num_relations, num_bases)) if num_bases else None
+        self.root = nn.Parameter(torch.empty(channels, channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.edge_lin = nn.Linear(channels, channels, bias=False)  # a_e W_edge: edge features, shared by relations
+        for parameter in (self.weight, self.comp, self.root):
+            if parameter is not None:
+                glorot(parameter)
+        zeros(self.bias)
+
+    @staticmethod
+    def mean_norm(edge_index: Tensor, edge_type: Tensor, num_relations: int) -> Tensor:
+        """[E] 1 / c_{target, type}: the per-relation mean's weight of each edge (compute once for all layers)."""
+        pair_key = edge_index[1] * num_relations + edge_type
+        _, pair, pair_count = torch.unique(pair_key, return_inverse=True, return_counts=True)
+        return 1.0 / pair_count[pair].float()
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        *,
+        edge_norm: Tensor,
+        edge_attr: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """x: [N, channels], edge_index: [2, E], edge_type: [E], edge_norm: [E] from `mean_norm`,
+        edge_attr: [E, channels] or None. Returns (out [N, channels], per-edge contributions [E, channels])."""
+        source, target = edge_index
+        if self.comp is None:
+            by_relation = torch.einsum("nd,rdo->nro", x, self.weight)  # [N, R, channels]
+            messages = by_relation[source, edge_type]
+        else:
+            by_basis = torch.einsum("nd,bdo->nbo", x, self.weight)  # [N, B, channels]
+            messages = torch.einsum("eb,ebo->eo", self.comp[edge_type].to(by_basis.dtype), by_basis[source])
+        if edge_attr is not None:
+            messages = messages + self.edge_lin(edge_attr)
+        contributions = messages * edge_norm.unsqueeze(-1)
+        out = scatter(contributions, target, dim_size=x.size(0)) + x @ self.root + self.bias
+        return out, contributions
+
+
+class RGCNEncoder(GraphEncoder):
+    """R-GCN layers (`RelationalConv`), each in a residual block with LayerNorm.
+
+    num_bases: basis decomposition of the relation matrices (None: one full matrix per relation type).
+    """
+
+    name = "rgcn"
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int,
+        num_relations: int,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        inverse_edges: bool = True,
+        num_bases: int | None = None,
+    ) -> None:
+        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
+                         dropout=dropout, inverse_edges=inverse_edges, num_bases=num_bases)
+        self.convs = nn.ModuleList(
+            RelationalConv(hidden_size, self.num_relation_types, num_bases=num_bases) for _ in range(num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers))
+
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+        num_nodes, target = h.size(0), edge_index[1]
+        edge_norm = RelationalConv.mean_norm(edge_index, edge_type, self.num_relation_types)
+        importance = h.new_zeros(edge_type.numel(), dtype=torch.float) if with_importance else None
+        for conv, norm in zip(self.convs, self.norms):
+            update, contributions = conv(h, edge_index, edge_type, edge_norm=edge_norm, edge_attr=edge_attr)
+            h = _residual(h, update, norm=norm, dropout=self.dropout)
+            if with_importance:
+                importance += _message_share(contributions, target, num_nodes) / self.num_layers
+        return h, importance
+
+
+class GATv2Encoder(GraphEncoder):
+    """`GATv2Conv` layers over learned relation embeddings as edge features, each in a residual block with
+    LayerNorm. No self-loops are added (a node keeps its own state through the residual), so the attention of
+    every input edge is returned in the input's order.
+
+    heads: attention heads (hidden_size must be a multiple of it; the heads' outputs are concatenated).
+    `dropout` applies to the attention weights too.
+    """
+
+    name = "gatv2"
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int,
+        num_relations: int,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        inverse_edges: bool = True,
+        heads: int = 4,
+    ) -> None:
+        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
+                         dropout=dropout, inverse_edges=inverse_edges, heads=heads)
+        if hidden_size % heads:
+            raise ValueError(f"graph encoder 'gatv2': hidden_size={hidden_size} is not a multiple of heads={heads}; "
+                             "pick heads that divide it")
+        self.relation = nn.Embedding(self.num_relation_types, hidden_size)
+        self.convs = nn.ModuleList(
+            GATv2Conv(hidden_size, hidden_size // heads, heads=heads, edge_dim=hidden_size, dropout=dropout,
+                      add_self_loops=False)
+            for _ in range(num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers))
+
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+        edge_features = self.relation(edge_type)
+        if edge_attr is not None:
+            edge_features = edge_features + edge_attr
+        importance = h.new_zeros(edge_type.numel(), dtype=torch.float) if with_importance else None
+        for conv, norm in zip(self.convs, self.norms):
+            update, (_, attention) = conv(h, edge_index, edge_attr=edge_features, return_attention_weights=True)
+            h = _residual(h, update, norm=norm, dropout=self.dropout)
+            if with_importance:
+                importance += attention.detach().float().mean(dim=1) / self.num_layers
+        return h, importance
+
+
+_AGGREGATION_WIDTH = {"sum": 1, "mean": 1, "pna": 8}  # aggregated features per message channel
+_MESSAGE_FUNCTIONS = ("distmult", "mlp")
+
+
+def _aggregate(messages: Tensor, target: Tensor, num_nodes: int, how: str) -> Tensor:
+    """[N, width * hidden]: messages [M, hidden] reduced at their targets. "pna" (PNA-lite): mean, max, min and
+    std, each also scaled by log(1 + in-degree), so that the update sees both the average and the amount."""
+    if how in ("sum", "mean"):
+        return scatter(messages, target, dim_size=num_nodes, reduce=how)
+    mean = scatter(messages, target, dim_size=num_nodes, reduce="mean")
+    mean_of_squares = scatter(messages * messages, target, dim_size=num_nodes, reduce="mean")
+    std = (mean_of_squares - mean * mean).clamp_min(1e-6).sqrt()
+    features = torch.cat([mean, scatter(messages, target, dim_size=num_nodes, reduce="max"),
+                          scatter(messages, target, dim_size=num_nodes, reduce="min"), std], dim=-1)
+    degree = scatter(torch.ones_like(target, dtype=features.dtype), target, dim_size=num_nodes)
+    return torch.cat([features, features * degree.log1p().unsqueeze(-1)], dim=-1)
+
+
+class CompositionLayer(nn.Module):
+    """One step of relation composition: every edge (j, r, i) sends `message(h_j, relation_r + a_e)` to i; each
+    node also receives its boundary state (the source's query vector, zeros elsewhere) as a self-message; the
+    node's new state is `Linear([h_i, aggregate(messages)])` (the residual block is the encoder's).
+
+    message: "distmult" (`h_j * relation`, NBFNet/CompGCN's multiplicative composition) or "mlp"
+    (`MLP([h_j, relation])`, order-aware). aggregation: "sum", "mean" or "pna" (see `_aggregate`).
+    """
+
+    def __init__(self, hidden_size: int, num_relation_types: int, *, message: str, aggregation: str) -> None:
+        super().__init__()
+        if message not in _MESSAGE_FUNCTIONS or aggregation not in _AGGREGATION_WIDTH:
+            raise ValueError(f"graph encoder 'composition': message must be one of {_MESSAGE_FUNCTIONS} and "
+                             f"aggregation one of {tuple(_AGGREGATION_WIDTH)}; got {message!r}, {aggregation!r}")
+        self.aggregation = aggregation
+        self.relation = nn.Embedding(num_relation_types, hidden_size)
+        self.message_mlp = (
+            nn.Sequential(nn.Linear(2 * hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size))
+            if message == "mlp"
+            else None
+        )
+        self.update = nn.Linear((1 + _AGGREGATION_WIDTH[aggregation]) * hidden_size, hidden_size)
+
+    def forward(
+        self,
+        h: Tensor,
+        edge_index: Tensor,
+        edge_type: Tensor,
+        *,
+        boundary: Tensor,
+        edge_attr: Tensor | None = None,
+        senders: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """h, boundary: [N, hidden]; edge_index: [2, E]; edge_type: [E]; edge_attr: [E, hidden] or None;
+        senders: [N] bool, the nodes whose edges send messages (None: all).
+        Returns (update [N, hidden], messages [E, hidden])."""
+        source, target = edge_index
+        relation = self.relation(edge_type)
+        if edge_attr is not None:
+            relation = relation + edge_attr
+        if self.message_mlp is None:
+            messages = h[source] * relation
+        else:
+            messages = self.message_mlp(torch.cat([h[source], relation.to(h.dtype)], dim=-1))
+        if senders is not None:
+            messages = messages * senders[source].unsqueeze(-1)
+        num_nodes = h.size(0)
+        every_node = torch.arange(num_nodes, device=h.device)
+        aggregated = _aggregate(torch.cat([messages, boundary.to(messages.dtype)]), torch.cat([target, every_node]),
+                                num_nodes, self.aggregation)
+        return self.update(torch.cat([h, aggregated.to(h.dtype)], dim=-1)), messages
+
+
+class CompositionEncoder(GraphEncoder):
+    """Relation composition along paths, conditioned on a query node (NBFNet, Zhu et al. 2021; CompGCN, Vashishth
+    et al. 2020).
+
+    With `query_nodes`, the graph is read from the query's point of view (NBFNet's boundary condition): the query
+    node starts as the learned `query` vector (plus its x, if given) and every other node at zero. Layer l sends
+    `message(h_j, relation)` along each edge, so after l layers a node's state is a function of the paths of length
+    ≤ l from the query to it, built one relation at a time: the state at the end of a chain a →r1→ b →r2→ c is
+    f(f(query, r1), r2). Nothing in a step depends on the chain's total length, so a chain longer than those seen
+    in training is more of the same steps, provided `num_layers` ≥ the chain length. That holds exactly with
+    `share_weights=True` (the default): one layer applied `num_layers` times, the step that was trained is the step
+    that runs at every depth (with a layer per step, the layers past the training length never learned to compose).
+    The state dict then does not depend on the depth: a model trained with 6 steps can be rebuilt with 10
+    (`build_graph_encoder(..., num_layers=10)`, then `load_state_dict`) for longer chains. Nodes the query has not
+    reached yet are held at zero (a node more than `num_layers` edges away ends at zero, a graph with query -1
+    stays at zero), so only the query's paths send messages and the importance of an edge off those paths is 0.
+    Every step is O(E + N) scatters and one [N, hidden] linear map, so 10 or more layers are cheap.
+
+    Without a query it is CompGCN-like message passing over the given node features x (x is also each node's
+    boundary self-message), giving query-free node states (e.g. for KG-embedding pre-training with a DistMult or
+    RotatE decoder on top).
+
+    message: "mlp" (default) or "distmult"; aggregation: "sum", "mean" or "pna"; share_weights: one layer for all
+    steps (default). Trained on chains of 2-3 relations, the defaults read chains of 4-6 better than distmult
+    messages or a layer per step (numbers in docs/models.md; a slow test in tests/test_graph_encoders.py checks
+    the defaults on chains of 4).
+    """
+
+    name = "composition"
+    boundary_condition = True
+
+    def __init__(
+        self,
+        *,
+        hidden_size: int,
+        num_relations: int,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        inverse_edges: bool = True,
+        message: str = "mlp",
+        aggregation: str = "sum",
+        share_weights: bool = True,
+    ) -> None:
+        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
+                         dropout=dropout, inverse_edges=inverse_edges, message=message, aggregation=aggregation,
+                         share_weights=share_weights)
+        self.layers = nn.ModuleList(
+            CompositionLayer(hidden_size, self.num_relation_types, message=message, aggregation=aggregation)
+            for _ in range(1 if share_weights else num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(1 if share_weights else num_layers))
+
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+        boundary, num_nodes, (source, target) = h, h.size(0), edge_index
+        reached = None  # with a query: [N] bool, the nodes within `step` edges of it; the others stay at zero
+        if query_nodes is not None and num_nodes:
+            present = (query_nodes >= 0).float()
+            reached = h.new_zeros(num_nodes, dtype=torch.float).index_add(0, query_nodes.clamp(min=0), present) > 0
+        importance = h.new_zeros(edge_type.numel(), dtype=torch.float) if with_importance else None
+        for step in range(self.num_layers):
+            layer, norm = self.layers[step % len(self.layers)], self.norms[step % len(self.norms)]
+            update, messages = layer(h, edge_index, edge_type, boundary=boundary, edge_attr=edge_attr,
+                                     senders=reached)
+            h = _residual(h, update, norm=norm, dropout=self.dropout)
+            if reached is not None:
+                reached = reached | (scatter(reached[source].float(), target, dim_size=num_nodes) > 0)
+                h = h * reached.unsqueeze(-1)
+            if with_importance:
+                importance += _message_share(messages, target, num_nodes) / self.num_layers
+        return h, importance
+
+
+GRAPH_ENCODERS: dict[str, type[GraphEncoder]] = {
+    encoder.name: encoder for encoder in (RGCNEncoder, GATv2Encoder, CompositionEncoder)
+}
+
+
+def build_graph_encoder(
+    name: str,
+    *,
+    hidden_size: int,
+    num_relations: int,
+    num_layers: int = 2,
+    dropout: float = 0.1,
+    **kwargs,
+) -> GraphEncoder:
+    """The registered encoder `name` ("rgcn", "gatv2", "composition"); `kwargs` are its own options
+    (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`).
+    `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
+    if name not in GRAPH_ENCODERS:
+        raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")
+    encoder = GRAPH_ENCODERS[name]
+    options = set(inspect.signature(encoder).parameters)
+    if unknown := sorted(set(kwargs) - options):
+        raise ValueError(f"graph encoder {name!r} has no option {', '.join(unknown)}; its options are "
+                         f"{sorted(options)}")
+    return encoder(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers, dropout=dropout,
+                   **kwargs)
+
+
+class NodeFeatures(nn.Module):
+    """Input states `x: [N, hidden]` for a graph encoder: the sum of the sources it was built with.
+
+    num_nodes: (a) a learned embedding per global node id (a KG's entities), looked up by `node_ids`;
+    node_vectors: (b) [num_nodes, d] fixed vectors per global node id (e.g. label embeddings from the text
+        encoder, see `cache_label_embeddings`), projected to hidden by a learned linear map; a buffer, saved with
+        the state dict (a saved model does not depend on the cache file);
+    num_node_types: (c) a learned embedding per node type id (text graphs, whose nodes have no global id),
+        looked up by `node_type`.
+    With none of them, zeros (then the encoder's query vector and relations carry everything).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        *,
+        num_nodes: int | None = None,
+        node_vectors: Tensor | None = None,
+        num_node_types: int | None = None,
+    ) -> None:
+        super().__init__()
+        if node_vectors is not None and num_nodes is not None and node_vectors.size(0) != num_nodes:
+            raise ValueError(f"NodeFeatures: node_vectors has {node_vectors.size(0)} rows but num_nodes={num_nodes}; "
+                             "compute the vectors for the same node vocabulary")
+        self.hidden_size = hidden_size
+        self.embedding = nn.Embedding(num_nodes, hidden_size) if num_nodes else None
+        self.register_buffer("node_vectors", None if node_vectors is None else node_vectors.detach().float())
+        self.vector_projection = None if node_vectors is None else nn.Linear(node_vectors.size(1), hidden_size)
+        self.type_embedding = nn.Embedding(num_node_types, hidden_size) if num_node_types else None
+
+    def forward(self, node_ids: Tensor | None = None, *, node_type: Tensor | None = None) -> Tensor:
+        """node_ids: int64 [N] global node ids; node_type: int64 [N] node type ids. Returns [N, hidden]."""
+        by_id = self.embedding is not None or self.node_vectors is not None
+        if (by_id and node_ids is None) or (self.type_embedding is not None and node_type is None):
+            raise ValueError("NodeFeatures: pass node_ids (built with num_nodes or node_vectors) and node_type "
+                             "(built with num_node_types) for the sources it was built with")
+        given = node_ids if node_ids is not None else node_type
+        if given is None:
+            raise ValueError("NodeFeatures: pass node_ids or node_type so that the number of nodes is known")
+        x = torch.zeros(given.numel(), self.hidden_size, device=given.device)
+        if self.embedding is not None:
+            x = x + self.embedding(node_ids)
+        if self.node_vectors is not None:
+            x = x + self.vector_projection(self.node_vectors[node_ids])
+        if self.type_embedding is not None:
+            x = x + self.type_embedding(node_type)
+        return x
+
+
+def cache_label_embeddings(
+    labels: Sequence[str],
+    encode_fn: Callable[[list[str]], Tensor],
+    path: str | os.PathLike,
+    *,
+    encoder_name: str,
+    batch_size: int = 256,
+) -> Tensor:
+    """Label embeddings [len(labels), d] (float32, CPU), computed once and kept in the folder `path`.
+
+    The file `path/label-embeddings-<sha256 of encoder_name and labels>.safetensors` is loaded when it exists;
+    otherwise `encode_fn(list of ≤ batch_size labels) -> [n, d]` is called without gradients, batch by batch, and
+    the result is written atomically. Another encoder or another label list gets another file.
+    """
+    key = hashlib.sha256(json.dumps([encoder_name, list(labels)]).encode()).hexdigest()
+    file = Path(path) / f"label-embeddings-{key}.safetensors"
+    if file.exists():
+        return load_file(file)["embeddings"]
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            chunk = list(labels[start : start + batch_size])
+            vectors = encode_fn(chunk)
+            if vectors.dim() != 2 or vectors.size(0) != len(chunk):
+                raise ValueError(f"cache_label_embeddings: encode_fn returned {list(vectors.shape)} for "
+                                 f"{len(chunk)} labels; it must return [number of labels, dim]")
+            parts.append(vectors.detach().float().cpu())
+    if not parts:
+        raise ValueError("cache_label_embeddings: no labels given")
+    embeddings = torch.cat(parts).contiguous()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_suffix(f".{os.getpid()}.partial")
+    save_file({"embeddings": embeddings}, partial,
+              metadata={"encoder": encoder_name, "num_labels": str(len(labels))})
+    os.replace(partial, file)
+    return embeddings

@@ -1,0 +1,319 @@
+"""What every fusion model shares: `FusionConfig`, `ModelOutput`, the heads, the graph side and save / load.
+
+A model (`lm_only`, `graph_only`, `late`, `interaction`) subclasses `FusionModel` and implements `features`:
+one vector per text row (`[R, D]`), from which the head makes the logits. Saved like Hugging Face:
+
+    model.save_pretrained("out/model")      # config.json, text_config.json, model.safetensors (never pickle)
+    model = FusionModel.from_pretrained("out/model")
+
+`text_config.json` is the text encoder's own Hugging Face config: the loaded model rebuilds its transformer from
+it (`TextEncoder.from_config`), so the directory is all it needs; every weight is in the one safetensors file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from torch_geometric.utils import scatter, softmax
+from transformers import AutoConfig
+
+from kgreason.data.batch import NUM_NODE_TYPES, KGQABatch
+from kgreason.encoders.graph import NodeFeatures, build_graph_encoder
+from kgreason.encoders.text import TextEncoder, pool_spans
+
+CONFIG_FILE = "config.json"
+TEXT_CONFIG_FILE = "text_config.json"
+WEIGHTS_FILE = "model.safetensors"
+NODE_FEATURE_MODES = ("learned", "type")
+
+
+@dataclass
+class FusionConfig:
+    """Everything that rebuilds a fusion model's architecture (saved as `config.json`).
+
+    fusion: "lm_only", "graph_only", "late" or "interaction" (see `kgreason.fusion.FUSION_MODELS`)
+    graph_encoder: a `kgreason.encoders.graph.GRAPH_ENCODERS` name; graph_options: its own options
+    num_relations: edge types (`len(RelationVocabulary)`)
+    num_labels: classes of the classification head; multiple_choice: one score per row instead, `[B, C]`
+    node_features: "learned" (an embedding per global node id, `num_nodes` of them, plus the node type: background
+        KGs) or "type" (node type embedding plus the pooled text states of the sentences the node's edges were read
+        from: text graphs, whose node ids mean nothing across examples)
+    graph_hidden_size, graph_layers: the graph encoder's width and message-passing rounds
+    fusion_hidden_size: the width of the late-fusion MLP and the interaction MLPs (None: the text hidden size)
+    interaction_layers: N, the top transformer layers that exchange with the graph (interaction fusion)
+    text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
+        text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
+    """
+
+    fusion: str = "late"
+    graph_encoder: str = "rgcn"
+    num_relations: int = 1
+    num_labels: int = 2
+    multiple_choice: bool = False
+    node_features: str = "type"
+    num_nodes: int | None = None
+    graph_hidden_size: int = 64
+    graph_layers: int = 2
+    graph_options: dict[str, Any] = field(default_factory=dict)
+    fusion_hidden_size: int | None = None
+    interaction_layers: int = 1
+    dropout: float = 0.1
+    text_encoder: str | None = None
+    text_freeze: str | int | None = None
+    text_lora: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.node_features not in NODE_FEATURE_MODES:
+            raise ValueError(f"FusionConfig.node_features={self.node_features!r}: use one of {NODE_FEATURE_MODES}")
+        if self.node_features == "learned" and not self.num_nodes:
+            raise ValueError("FusionConfig.node_features='learned' needs num_nodes (the KG's entity count); "
+                             "use node_features='type' for text graphs")
+        if not self.multiple_choice and self.num_labels < 2:
+            raise ValueError(f"FusionConfig.num_labels={self.num_labels}: a classifier needs at least 2 classes "
+                             "(or set multiple_choice=True)")
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> FusionConfig:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{path}: unknown FusionConfig fields {unknown}; was it written by a newer kgreason?")
+        return cls(**data)
+
+
+@dataclass
+class ModelOutput:
+    """logits: [B, K] classes or [B, C] choices; loss: cross-entropy over the known labels (-1 ignored), None
+    without any; edge_importance: [E] in [0, 1] (the graph encoder's, mean over its calls), node_importance: [N]
+    (the attention-pooling weights, summing to 1 per graph); both None for a model without a graph."""
+
+    logits: Tensor
+    loss: Tensor | None = None
+    edge_importance: Tensor | None = None
+    node_importance: Tensor | None = None
+
+
+@dataclass
+class Features:
+    """What a model's `features` returns: vector [R, D] per text row, and the graph's importances."""
+
+    vector: Tensor
+    edge_importance: Tensor | None = None
+    node_importance: Tensor | None = None
+
+
+class ClassificationHead(nn.Module):
+    """features: [B, D] -> logits [B, num_labels]."""
+
+    def __init__(self, in_features: int, num_labels: int, *, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(in_features, num_labels)
+
+    def forward(self, features: Tensor, num_choices: int | None) -> Tensor:
+        if num_choices is not None:
+            raise ValueError(f"a multiple-choice batch ({num_choices} choices) reached a classification head: build "
+                             "the model with FusionConfig(multiple_choice=True)")
+        return self.out(self.dropout(features))
+
+
+class MultipleChoiceHead(nn.Module):
+    """features: [B * C, D] (C rows per example) -> logits [B, C], one score per row."""
+
+    def __init__(self, in_features: int, *, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(in_features, 1)
+
+    def forward(self, features: Tensor, num_choices: int | None) -> Tensor:
+        if num_choices is None:
+            raise ValueError("a classification batch reached a multiple-choice head: build the model with "
+                             "FusionConfig(multiple_choice=False, num_labels=...)")
+        return self.out(self.dropout(features)).view(-1, num_choices)
+
+
+class GraphSide(nn.Module):
+    """The graph half of a model: node and edge inputs, the graph encoder, and one vector per graph.
+
+    Node inputs `x: [N, Hg]`: `NodeFeatures` (learned ids and node types, or node types only) plus, in "type" mode
+    with text states, the mean of the projected sentence states of the node's edges. Edge inputs `edge_attr:
+    [E, Hg]`: the projected `pool_spans` of each text-graph edge's sentence (`batch.edge_token_spans`), None for
+    background-KG batches. The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
+    it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target).
+    A graph without nodes pools to a learned `no_graph` vector, so its row still gets an answer.
+    """
+
+    def __init__(self, config: FusionConfig, *, text_hidden_size: int | None) -> None:
+        super().__init__()
+        hidden = config.graph_hidden_size
+        self.mode = config.node_features
+        self.node_features = NodeFeatures(hidden, num_nodes=config.num_nodes if self.mode == "learned" else None,
+                                          num_node_types=NUM_NODE_TYPES)
+        self.text_projection = None if text_hidden_size is None else nn.Linear(text_hidden_size, hidden)
+        self.encoder = build_graph_encoder(config.graph_encoder, hidden_size=hidden, num_relations=config.num_relations,
+                                           num_layers=config.graph_layers, dropout=config.dropout,
+                                           **config.graph_options)
+        self.pool_score = nn.Linear(hidden, 1)
+        self.no_graph = nn.Parameter(torch.zeros(hidden))
+        self.output_size = 2 * hidden
+
+    def edge_inputs(self, batch: KGQABatch, text_states: Tensor | None) -> Tensor | None:
+        """text_states: [R, T, Ht] or None -> [E, Hg] sentence states of text-graph edges, or None."""
+        if text_states is None or self.text_projection is None or batch.edge_token_spans is None:
+            return None
+        return self.text_projection(pool_spans(text_states, batch.edge_token_spans.clamp(min=0)))
+
+    def node_inputs(self, batch: KGQABatch, edge_attr: Tensor | None) -> Tensor:
+        """edge_attr: [E, Hg] or None -> x: [N, Hg]."""
+        node_ids = batch.node_ids if self.mode == "learned" else None
+        x = self.node_features(node_ids, node_type=batch.node_type)
+        if self.mode == "type" and edge_attr is not None:
+            ends = batch.edge_index.reshape(-1)  # both endpoints of every edge
+            x = x + scatter(edge_attr.repeat(2, 1), ends, dim_size=batch.num_nodes, reduce="mean")
+        return x
+
+    def encode(self, batch: KGQABatch, x: Tensor, edge_attr: Tensor | None) -> tuple[Tensor, Tensor]:
+        """x: [N, Hg] -> (node states [N, Hg], edge importance [E])."""
+        return self.encoder(x, batch.edge_index, batch.edge_type, batch=batch.batch, query_nodes=batch.query_nodes,
+                            edge_attr=edge_attr, return_attention=True)
+
+    def pool(self, batch: KGQABatch, h: Tensor) -> tuple[Tensor, Tensor]:
+        """h: [N, Hg] -> (attention pool [G, Hg], the `no_graph` vector for empty graphs; weights [N])."""
+        weights = softmax(self.pool_score(h).squeeze(-1), batch.batch, num_nodes=batch.num_graphs)
+        pooled = scatter(weights.unsqueeze(-1) * h, batch.batch, dim_size=batch.num_graphs, reduce="sum")
+        has_nodes = batch.graph_has_nodes.unsqueeze(-1)
+        return torch.where(has_nodes, pooled, self.no_graph.to(pooled.dtype)), weights
+
+    def readout(self, batch: KGQABatch, h: Tensor) -> tuple[Tensor, Tensor]:
+        """h: [N, Hg] -> (graph vector [G, 2 Hg] = pool ⊕ target state, node importance [N])."""
+        pooled, weights = self.pool(batch, h)
+        targets = batch.query_targets
+        if targets is None or h.numel() == 0:
+            target_states = torch.zeros_like(pooled)
+        else:
+            target_states = h[targets.clamp(min=0)] * (targets >= 0).unsqueeze(-1).to(h.dtype)
+        return torch.cat([pooled, target_states], dim=-1), weights.detach()
+
+    def forward(self, batch: KGQABatch, text_states: Tensor | None = None) -> Features:
+        """text_states: [R, T, Ht] or None -> Features(graph vector [G, 2 Hg], importances)."""
+        edge_attr = self.edge_inputs(batch, text_states)
+        h, edge_importance = self.encode(batch, self.node_inputs(batch, edge_attr), edge_attr)
+        vector, node_importance = self.readout(batch, h)
+        return Features(vector, edge_importance, node_importance)
+
+
+def mlp(in_features: int, hidden: int, out_features: int, *, dropout: float) -> nn.Sequential:
+    """Linear -> GELU -> dropout -> Linear."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_features))
+
+
+class FusionModel(nn.Module):
+    """Base of the registered models: builds the text encoder, the graph side and the head; `forward` = head over
+    `features` + loss. A subclass sets `name`, `uses_graph`, whether it `needs_text`, and `features_size`."""
+
+    name: ClassVar[str]
+    uses_graph: ClassVar[bool] = True
+
+    def __init__(self, config: FusionConfig, *, text_encoder: TextEncoder | None = None) -> None:
+        super().__init__()
+        if config.fusion != self.name:
+            raise ValueError(f"FusionConfig.fusion={config.fusion!r} given to the {self.name!r} model; build it with "
+                             "kgreason.fusion.build_model(config)")
+        self.config = config
+        if self.needs_text(config) and text_encoder is None:
+            raise ValueError(f"the {self.name!r} model needs a text encoder: use kgreason.fusion.build_model(config), "
+                             "which loads config.text_encoder, or pass text_encoder=")
+        self.text_encoder = text_encoder if self.needs_text(config) else None
+        text_hidden = None if self.text_encoder is None else self.text_encoder.hidden_size
+        self.graph = GraphSide(config, text_hidden_size=text_hidden) if self.uses_graph else None
+        size = self.features_size(config, text_hidden_size=text_hidden)
+        self.head = (MultipleChoiceHead(size, dropout=config.dropout) if config.multiple_choice
+                     else ClassificationHead(size, config.num_labels, dropout=config.dropout))
+
+    @classmethod
+    def needs_text(cls, config: FusionConfig) -> bool:
+        return True
+
+    @classmethod
+    def features_size(cls, config: FusionConfig, *, text_hidden_size: int | None) -> int:
+        """D, the width of the vectors `features` returns."""
+        raise NotImplementedError
+
+    def features(self, batch: KGQABatch) -> Features:
+        """One vector [R, D] per text row (and the graph's importances)."""
+        raise NotImplementedError
+
+    def forward(self, batch: KGQABatch) -> ModelOutput:
+        features = self.features(batch)
+        logits = self.head(features.vector, batch.num_choices)
+        labels = batch.labels.to(logits.device)
+        loss = F.cross_entropy(logits, labels, ignore_index=-1) if bool((labels >= 0).any()) else None
+        return ModelOutput(logits, loss, features.edge_importance, features.node_importance)
+
+    def save_pretrained(self, save_directory: str | Path) -> None:
+        """Write `config.json`, the text encoder's `text_config.json` and `model.safetensors` (every weight)."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_FILE)
+        if self.text_encoder is not None:
+            self.text_encoder.config.to_json_file(str(directory / TEXT_CONFIG_FILE))
+        tensors, aliases = _unshared(self.state_dict())
+        save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"aliases": json.dumps(aliases)})
+
+    @classmethod
+    def from_pretrained(cls, save_directory: str | Path) -> FusionModel:
+        """The model `save_pretrained` wrote to `save_directory`, built from its configs and loaded from its
+        safetensors file (no pickle, no other file needed)."""
+        from . import model_class
+
+        directory = Path(save_directory)
+        if not (directory / CONFIG_FILE).is_file() or not (directory / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{directory}: needs {CONFIG_FILE} and {WEIGHTS_FILE} written by "
+                                    "FusionModel.save_pretrained")
+        config = FusionConfig.load(directory / CONFIG_FILE)
+        model_type = model_class(config.fusion)
+        if not issubclass(model_type, cls):
+            raise ValueError(f"{directory} holds a {config.fusion!r} model, not a {cls.name!r} one; load it with "
+                             "FusionModel.from_pretrained")
+        text_encoder = None
+        if model_type.needs_text(config):
+            text_config = json.loads((directory / TEXT_CONFIG_FILE).read_text(encoding="utf-8"))
+            text_encoder = TextEncoder.from_config(AutoConfig.for_model(**text_config), freeze=config.text_freeze,
+                                                   lora=config.text_lora)
+        model = model_type(config, text_encoder=text_encoder)
+        model.load_state_dict(_with_aliases(directory / WEIGHTS_FILE))
+        return model
+
+
+def _unshared(state_dict: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """safetensors refuses tensors that share memory: keep the first name of each, and map the others to it."""
+    tensors, aliases, first_name = {}, {}, {}
+    for name, tensor in state_dict.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape), tensor.dtype)
+        if tensor.numel() and key in first_name:
+            aliases[name] = first_name[key]
+            continue
+        first_name[key] = name
+        tensors[name] = tensor.detach().contiguous()
+    return tensors, aliases
+
+
+def _with_aliases(path: Path) -> dict[str, Tensor]:
+    """The state dict of a file written with `_unshared`: shared tensors under every name again."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        aliases = json.loads((handle.metadata() or {}).get("aliases", "{}"))
+    tensors = load_file(str(path))
+    tensors.update({name: tensors[source] for name, source in aliases.items()})
+    return tensors

