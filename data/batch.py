@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from kgreason.kg.traversal import GraphCounts
+
 from .example import KGQAExample
 from .shards import ShardCache, write_json
 
@@ -62,7 +64,16 @@ def _describe(example: KGQAExample) -> str:
 
 
 class _JsonFile:
-    """`save(path)` / `load(path)` of a dataclass of names as JSON, tagged with the class name."""
+    """`save(path)` / `load(path)` of a dataclass of `names` as JSON, tagged with the class name; ids by position."""
+
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @cached_property
+    def _ids(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.names)}
 
     def save(self, path: str | os.PathLike) -> None:
         write_json(Path(path), {"type": type(self).__name__, **asdict(self)})
@@ -113,13 +124,6 @@ class RelationVocabulary(_JsonFile):
         """The relations of a background KG, in id order (`kg.relations`)."""
         return cls("kg", tuple(relations))
 
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @cached_property
-    def _ids(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
-
     def id(self, name: str) -> int:
         """The id of relation `name`; text vocabularies give `<unk>`'s id (0) for unseen names."""
         if self.kind == "text":
@@ -161,13 +165,6 @@ class LabelVocabulary(_JsonFile):
                              f"known: {sorted(classes)}")
         return cls(tuple(classes[task]()))
 
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @cached_property
-    def _ids(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.names)}
-
     def id(self, name: str) -> int:
         if name not in self._ids:
             raise KeyError(f"label {name!r} is not one of {list(self.names)}")
@@ -178,7 +175,7 @@ class LabelVocabulary(_JsonFile):
 
 
 @dataclass
-class KGQABatch:
+class KGQABatch(GraphCounts):
     """A batch of B examples: R text rows and G = R graphs (R = B, or B*C for C choices), N nodes, E edges.
 
     input_ids, attention_mask: int64 [R, T]; token_type_ids: int64 [R, T] (None if the tokenizer has none)
@@ -221,14 +218,6 @@ class KGQABatch:
     @property
     def num_graphs(self) -> int:
         return self.input_ids.shape[0]
-
-    @property
-    def num_nodes(self) -> int:
-        return len(self.node_ids)
-
-    @property
-    def num_edges(self) -> int:
-        return self.edge_index.shape[1]
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> KGQABatch:
         """A copy with every tensor on `device`."""
