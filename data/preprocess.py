@@ -33,7 +33,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from kgreason.kg.errors import TaskInputError
+from kgreason.kg.errors import ParseError, TaskInputError
+from kgreason.kg.progress import progress_bar
 from kgreason.kg.store import file_sha256
 
 from .example import KGQAExample
@@ -69,16 +70,10 @@ class Settings:
     max_chars: int = 5000
 
 
-@dataclass
-class RecordError:
-    """A malformed record that was skipped."""
-
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+def skipped_record(error: ParseError) -> str:
+    """One summary line for a skipped record: `file:line: what was wrong`."""
+    what = error.message.split(": ", 1)[-1]  # the message without its own `file:line:column` prefix
+    return f"{error.path}:{error.line}: {what}" if error.line else f"{error.path}: {what}"
 
 
 @dataclass
@@ -109,13 +104,13 @@ class PreprocessSummary:
 class Task:
     """How to read a task's file and turn a shard of its records into examples.
 
-    read(path, errors) streams records, appending a `RecordError` to `errors` for each malformed one.
+    read(path, skipped) streams records, appending the `ParseError` of each malformed one to `skipped`.
     build(records, resources, settings) runs in a worker: a list of `KGQAExample`s, one per record.
     load(settings) makes the worker's resources once (spaCy pipeline, KG, linker).
     """
 
     name: str
-    read: Callable[[Path, list[RecordError]], Iterator[Any]]
+    read: Callable[[Path, list[ParseError]], Iterator[Any]]
     build: Callable[[list[Any], Any, Settings], list[KGQAExample]]
     load: Callable[[Settings], Any]
     needs_store: bool = False
@@ -195,13 +190,20 @@ def preprocess(
     write_json(cache.directory / "settings.json", {"settings": asdict(config), "input": str(path.resolve()),
                                                    "input_bytes": path.stat().st_size, "shard_size": shard_size})
     summary = PreprocessSummary(task, str(path), str(cache.directory))
-    errors: list[RecordError] = []
-    records = spec.read(path, errors)
+    skipped: list[ParseError] = []
+    records = spec.read(path, skipped)
     if limit:
         records = islice(records, limit)
     done = cache.done()
     runner = _Runner(spec, config, cache, workers)
-    with _progress(progress, f"{task}: {path.name}") as advance:
+    with progress_bar(progress, description=f"{task}: {path.name}", unit="records") as update:
+        done_records = 0
+
+        def advance(records_done: int) -> None:
+            nonlocal done_records
+            done_records += records_done
+            update(done_records)
+
         try:
             index = 0
             while shard := list(islice(records, shard_size)):
@@ -210,7 +212,7 @@ def preprocess(
                     summary.shards_cached += 1
                     advance(len(shard))
                 else:
-                    runner.submit(index, shard, lambda n: advance(n))
+                    runner.submit(index, shard, advance)
                 index += 1
             runner.finish()
         finally:
@@ -222,7 +224,7 @@ def preprocess(
         for flag, count in counts["flags"].items():
             summary.flags[flag] = summary.flags.get(flag, 0) + count
     summary.made = runner.made
-    summary.errors = [str(e) for e in errors]
+    summary.errors = [skipped_record(error) for error in skipped]
     summary.seconds = time.perf_counter() - started
     write_json(cache.directory / "summary.json", summary.to_dict())
     return summary
@@ -263,7 +265,9 @@ class _Runner:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+            from kgreason.kg.readers.parallel import start_method
+
+            context = multiprocessing.get_context(start_method())
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                             initargs=(self.spec.name, self.config))
         while len(self.pending) >= 2 * self.workers:
@@ -309,25 +313,3 @@ def _init_worker(task: str, config: Settings) -> None:
 
 def _build_in_worker(cache_dir: str, index: int, records: list) -> int:
     return build_shard(_WORKER["spec"], _WORKER["config"], _WORKER["resources"], ShardCache(cache_dir), index, records)
-
-
-class _progress:
-    """A rich progress bar over records (`advance(n)`), or nothing."""
-
-    def __init__(self, show: bool, description: str) -> None:
-        self.show, self.description = show, description
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.show:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
-                            TimeElapsedColumn(), transient=False)
-        self.bar.start()
-        task = self.bar.add_task(self.description, total=None)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self.show:
-            self.bar.stop()

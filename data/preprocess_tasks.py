@@ -22,7 +22,7 @@ import numpy as np
 from kgreason.kg.errors import ParseError
 
 from .example import KGQAExample
-from .preprocess import RecordError, Settings, Task, clean_text
+from .preprocess import Settings, Task, clean_text
 from .text_graph import NEGATED, TextGraph
 
 
@@ -66,10 +66,10 @@ def clutrr_labels() -> list[str]:
     return sorted(CLUTRR_RELATIONS)
 
 
-def _read_clutrr(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+def _read_clutrr(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
     from .clutrr import read_clutrr
 
-    return read_clutrr(path, on_error="skip", skipped=_collector(errors))
+    return read_clutrr(path, on_error="skip", skipped=skipped)
 
 
 class ClutrrPipelines:
@@ -124,10 +124,10 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
 # --- ProofWriter -------------------------------------------------------------------------------------------
 
 
-def _read_proofwriter(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+def _read_proofwriter(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
     from .proofwriter import read_proofwriter
 
-    return iter(read_proofwriter(path, on_error="skip", skipped=_collector(errors)))
+    return iter(read_proofwriter(path, on_error="skip", skipped=skipped))
 
 
 def _no_resources(settings: Settings) -> None:
@@ -152,10 +152,10 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
 # --- e-CARE and COPA ---------------------------------------------------------------------------------------
 
 
-def _read_causal(path: Path, errors: list[RecordError]) -> Iterator[Any]:
+def _read_causal(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
     from .causal import read_causal
 
-    return read_causal(path, on_error="skip", skipped=_collector(errors))
+    return read_causal(path, on_error="skip", skipped=skipped)
 
 
 def _load_linking(settings: Settings):
@@ -197,16 +197,6 @@ def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExam
 def _linked(doc) -> list[int]:
     """The distinct linked node ids of a doc, in order of appearance."""
     return list(dict.fromkeys(m.node_id for m in doc._.kg_mentions if m.linked))
-
-
-def _collector(errors: list[RecordError]) -> list:
-    """A list that records the reader's skipped-record errors as `RecordError`s in `errors`."""
-
-    class Skipped(list):
-        def append(self, error: ParseError) -> None:
-            errors.append(RecordError(error.path or "", error.line, error.message.split(": ", 1)[-1]))
-
-    return Skipped()
 
 
 TASKS = {

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .builder import GraphBuilder
+from .progress import progress_bar
 from .readers import read_into, resolve_format
 from .readers.source import is_remote
 from .store import Store
@@ -76,7 +77,7 @@ def ingest(
         builder = GraphBuilder(base)
         scope = manifest["bnode_scopes"] if manifest else 0
         per_file = []
-        with _Progress(progress, _total_bytes(paths)) as advance:
+        with progress_bar(progress, description="ingest", total=_total_bytes(paths), unit="bytes") as advance:
             done = 0
             for i, path in enumerate(paths):
                 stats = read_into(
@@ -110,29 +111,3 @@ def ingest(
         seconds=time.perf_counter() - started,
         per_file=per_file,
     )
-
-
-class _Progress:
-    """Context manager yielding `advance(bytes_done)`; a rich progress bar when enabled, else a no-op."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-        self._bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda _n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-        self._bar = Progress(
-            TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._bar.start()
-        task = self._bar.add_task("ingest", total=self.total or None)
-        return lambda n: self._bar.update(task, completed=n)
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.stop()

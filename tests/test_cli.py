@@ -98,3 +98,13 @@ def test_ingest_workers_default_to_the_usable_cpus(tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
     assert asked == [default_workers(), 2]
     assert CliRunner().invoke(main, ["ingest", str(data), "--store", str(tmp_path / "s"), "--workers", "0"]).exit_code == 2
+
+
+def test_progress_bars_go_to_stderr(capfd):
+    from kgreason.kg.progress import progress_bar
+
+    for unit, total in (("bytes", 100), ("records", None)):
+        with progress_bar(True, description="work", total=total, unit=unit) as update:
+            update(50)
+    out, err = capfd.readouterr()
+    assert out == "" and "work" in err

@@ -141,7 +141,8 @@ def parse_piece(reader: Reader, piece: Piece) -> list[EncodedChunk] | None:
         return None
 
 
-def _start_method() -> str:
+def start_method() -> str:
+    """How worker processes start: `START_METHOD`, else 'forkserver' where the platform has it, else 'spawn'."""
     import multiprocessing
 
     if START_METHOD:
@@ -167,7 +168,7 @@ def read_parallel(source: Source, reader: Reader, workers: int) -> Iterator[tupl
     queued: dict[int, Future] = {}  # pieces handed to the workers
     parsed: dict[int, list[EncodedChunk] | None] = {}  # pieces parsed here, ahead of their turn
     folder = tempfile.mkdtemp(prefix="kgreason-pieces-")
-    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context(_start_method()))
+    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context(start_method()))
     pool_works = True  # until a worker dies or cannot start: then this process parses the rest
     weighted = None  # whether table rows have a weight, from the first chunk
     try:
