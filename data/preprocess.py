@@ -42,7 +42,7 @@ from .shards import ShardCache, write_json
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2  # bump when the examples a task makes change shape (2: edge_char_spans)
+CACHE_FORMAT = 3  # bump when the examples a task makes change (2: edge_char_spans, 3: proofwriter depths)
 FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")

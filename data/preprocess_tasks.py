@@ -2,8 +2,10 @@
 
 - clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.clutrr.story_graphs`); the label is
   the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about.
-- proofwriter: a ProofWriter JSON/JSONL → the theory graph of each context; choices True/False/Unknown; the
-  text is the context followed by the statement asked about.
+- proofwriter: a ProofWriter JSON/JSONL (also ProntoQA and FOLIO in the Logic-LM layout) → the theory graph of
+  each context; choices True/False/Unknown (FOLIO's "Uncertain" read as "Unknown"); the text is the context
+  followed by the statement asked about; `meta["depth"]` is the record's proof depth, or, where the file has
+  none (Logic-LM), the one forward chaining over the parsed theory finds (`with_proof_depths`).
 - ecare, copa: e-CARE JSONL / COPA XML → the premise and each choice linked to the store's KG (`kg_linker`),
   a subgraph retrieved around them with evidence paths (`kgreason.kg.retrieval.retrieve`).
 
@@ -125,9 +127,12 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
 
 
 def _read_proofwriter(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
-    from .proofwriter import read_proofwriter
+    from .proofwriter import read_proofwriter, with_proof_depths
 
-    return iter(read_proofwriter(path, on_error="skip", skipped=skipped))
+    return iter(with_proof_depths(read_proofwriter(path, on_error="skip", skipped=skipped)))
+
+
+SYNONYMS = {"Uncertain": "Unknown"}  # FOLIO's name for what ProofWriter calls Unknown
 
 
 def _no_resources(settings: Settings) -> None:
@@ -144,7 +149,8 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
         meta = {"task": "proofwriter", "id": record.id, "statement": record.statement, "depth": record.depth,
                 "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
         example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)
-        example.choices, example.label = list(record.choices), record.label
+        example.choices = [SYNONYMS.get(choice, choice) for choice in record.choices]
+        example.label = record.label
         examples.append(example)
     return examples
 

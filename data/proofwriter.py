@@ -711,6 +711,19 @@ def generate_theories(n: int, *, depth: int, seed: int = 0, max_tries: int = 100
     return theories
 
 
+def write_ruletaker(theories: Iterable[GeneratedTheory], path: str | Path) -> int:
+    """Write generated theories as RuleTaker JSONL (one theory a line, each question with its `QDep`), the
+    layout `read_proofwriter` reads back with depths; returns the number of questions."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for theory in theories:
+            questions = [{"id": r.id, "text": r.statement, "label": r.answer, "meta": {"QDep": r.depth}}
+                         for r in theory.records]
+            count += len(questions)
+            out.write(json.dumps({"id": theory.id, "context": theory.context, "questions": questions}) + "\n")
+    return count
+
+
 class _TheorySampler:
     """Random facts and rules of one theory kind over a small vocabulary (enough attributes for `depth`)."""
 

@@ -39,6 +39,8 @@ from transformers import get_linear_schedule_with_warmup
 
 from kgreason.data.batch import KGQABatch
 
+from .evaluation import accuracy, predict_loader
+
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoint"
 BEST_DIR = "best"
@@ -114,12 +116,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
-    """Share of the known labels (not -1) predicted right; 0.0 without any."""
-    known = [(p, y) for p, y in zip(predictions, labels) if y >= 0]
-    return sum(p == y for p, y in known) / len(known) if known else 0.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -281,27 +277,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return loss.item()
 
-    @torch.no_grad()
     def evaluate(self, loader: DataLoader) -> dict[str, Any]:
         """loss (mean over the examples with a known label), accuracy, metric (`metric_fn`) and predictions: one
-        {"prediction", "label", "meta"} per example, to break the accuracy down by the meta's k / depth."""
-        self.model.eval()
-        loss_sum, known, predictions = 0.0, 0, []
-        for batch in loader:
-            batch = batch.to(self.device)
-            output = self._forward(batch)
-            labels = batch.labels
-            count = int((labels >= 0).sum())
-            if output.loss is not None:
-                loss_sum += output.loss.item() * count
-                known += count
-            predicted = output.logits.float().argmax(-1).tolist()
-            metas = batch.meta if batch.meta is not None else [None] * len(predicted)
-            predictions += [{"prediction": p, "label": y, "meta": m}
-                            for p, y, m in zip(predicted, labels.tolist(), metas)]
+        {"prediction", "label", "scores", "meta"} per example, to break the accuracy down by the meta's k / depth."""
+        predictions, loss = predict_loader(self.model, loader, device=self.device, autocast=self._autocast)
         guesses, answers = [p["prediction"] for p in predictions], [p["label"] for p in predictions]
-        return {"loss": loss_sum / known if known else None, "accuracy": accuracy(guesses, answers),
-                "metric": self.metric_fn(guesses, answers), "predictions": predictions}
+        return {"loss": loss, "accuracy": accuracy(guesses, answers), "metric": self.metric_fn(guesses, answers),
+                "predictions": predictions}
 
     # -- the loop ----------------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainingResult:

