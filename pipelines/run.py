@@ -41,7 +41,7 @@ from kgreason.data.preprocess import Settings, preprocess
 from kgreason.data.shards import ShardCache, write_json
 from kgreason.kg.errors import TaskInputError
 
-from .evaluation import accuracy_report
+from .evaluation import accuracy_report, predict_loader
 
 LOGIC_TASKS = ("clutrr", "proofwriter")
 GENERATED = "generated"
@@ -244,18 +244,11 @@ def run_pipeline(
                       dev_loader=loader(dev, shuffle=False) if dev else None, output_dir=out / "training")
     fitted = trainer.fit(resume=resume)
     best = FusionModel.from_pretrained(fitted.best_model_dir).to(trainer.device)
-    trainer.model = best
 
-    reports = {}
-    (out / "predictions").mkdir(parents=True, exist_ok=True)
-    for name, examples in ({"dev": dev} | tests).items():
-        if not examples:
-            continue
-        evaluation = trainer.evaluate(loader(examples, shuffle=False))
-        reports[name] = accuracy_report(evaluation["predictions"], task=task,
-                                        label_names=labels.names if labels else None)
-        write_predictions(out / "predictions" / f"{name}.jsonl", evaluation["predictions"],
-                          label_names=labels.names if labels else None)
+    reports = {name: evaluate_examples(best, examples, task=task, tokenizer=tokenizer, relations=relations,
+                                       labels=labels, batch_size=training_config.batch_size, max_length=max_length,
+                                       device=trainer.device, predictions_path=out / "predictions" / f"{name}.jsonl")
+               for name, examples in ({"dev": dev} | tests).items() if examples}
     model_dir = save_bundle(out / "model", model=best.cpu(), tokenizer=tokenizer, relations=relations, labels=labels,
                             settings=Settings(task=task, **{k: v for k, v in settings.items()}), max_length=max_length,
                             extra={"fusion": fusion, "graph_encoder": graph_encoder})
@@ -273,11 +266,59 @@ def run_pipeline(
     return PipelineResult(out, model_dir, reports, training, out / "results.json")
 
 
+def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tokenizer: Any, relations: Any,
+                      labels: Any, batch_size: int, max_length: int, device: Any,
+                      predictions_path: Path | None = None) -> dict[str, Any]:
+    """The `accuracy_report` of `model` on `examples` (written one line each to `predictions_path`)."""
+    from kgreason.data.batch import ExampleDataset, make_loader
+
+    loader = make_loader(ExampleDataset(examples), batch_size=batch_size, tokenizer=tokenizer, relations=relations,
+                         labels=labels, max_length=max_length)
+    predictions, _ = predict_loader(model, loader, device=device)
+    names = labels.names if labels is not None else None
+    if predictions_path is not None:
+        write_predictions(predictions_path, predictions, label_names=names)
+    return accuracy_report(predictions, task=task, label_names=names)
+
+
+def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
+                   device: str = "auto", workers: int | None = None, limit: int | None = None,
+                   progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Evaluate a saved model (a run directory or its `model/`) on every dev and test file of `data` (or on the
+    file `data`), preprocessed with the model's own settings; reports by file, also written to
+    `out/results.json` (default: `<model>/evaluations/<data name>/`) with one predictions file each."""
+    from .bundle import load_bundle
+    from .training import resolve_device
+
+    bundle = load_bundle(model)
+    files = find_task_files(data)
+    targets = {**({"dev": files.dev} if files.dev else {}), **files.tests}
+    if not targets:
+        raise TaskInputError(f"{data}: no dev or test file to evaluate", hint="pass a file, or a folder with *dev* / *test* files")
+    out = Path(out) if out is not None else Path(model) / "evaluations" / _name(Path(data))
+    settings = {k: v for k, v in asdict(bundle.settings).items() if k != "task"}
+    target_device = resolve_device(device)
+    bundle.model.to(target_device)
+    reports, summaries = {}, {}
+    for name, path in targets.items():
+        examples, summaries[name] = load_examples(path, task=bundle.task, cache_dir=out / "cache", settings=settings,
+                                                  workers=workers, limit=limit, progress=progress)
+        reports[name] = evaluate_examples(bundle.model, examples, task=bundle.task, tokenizer=bundle.tokenizer,
+                                          relations=bundle.relations, labels=bundle.labels, batch_size=batch_size,
+                                          max_length=bundle.max_length, device=target_device,
+                                          predictions_path=out / "predictions" / f"{name}.jsonl")
+    write_json(out / "results.json", {"model": str(bundle.directory), "task": bundle.task, "data": str(data),
+                                      "files": {name: str(path) for name, path in targets.items()},
+                                      "preprocessing": summaries, "tests": reports, "environment": environment()})
+    return reports
+
+
 def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_names: tuple[str, ...] | None) -> None:
     """One JSON line per example: id, gold, predicted (names where the task has them), scores, k / depth."""
     def name(index: int) -> Any:
         return label_names[index] if label_names is not None and 0 <= index < len(label_names) else index
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.tmp")
     with open(staging, "w", encoding="utf-8") as handle:
         for p in predictions:
