@@ -1,8 +1,8 @@
 """CLUTRR kinship stories: records, the CSV files, a generator, and the story graph read from the text.
 
 - `read_clutrr(path)` streams `ClutrrRecord`s from a CLUTRR CSV (plain or gzipped); `write_clutrr` writes them.
-- `generate_clutrr(n, k=, seed=)` makes CLUTRR-style stories with chain length k over `data.family` trees,
-  as the same records (gold included).
+- `generate_clutrr(n, k=, seed=, noise=)` makes CLUTRR-style stories with chain length k over `data.family`
+  trees, clean or with CLUTRR's supporting / irrelevant / disconnected facts, as the same records (gold included).
 - `story_graph(text)` reads a `TextGraph` from a story: people are nodes, a sentence that names two people
   gives an edge, typed where a kinship word ties them ("[A]'s brother [B]" gives (A, brother, B)).
 - `evaluate_story_graphs(records)` scores story graphs against CLUTRR's gold graphs.
@@ -375,8 +375,8 @@ def family_relations(family: Family) -> dict[tuple[str, str], str]:
     def parents(person: str) -> list[str]:
         return family.parents.get(person, [])
 
-    def siblings(person: str) -> set[str]:
-        return {c for p in parents(person) for c in children[p]} - {person}
+    def siblings(person: str) -> list[str]:  # a list, in birth order: a set's order would change with the hash seed
+        return list(dict.fromkeys(c for p in parents(person) for c in children[p] if c != person))
 
     table: dict[tuple[str, str], str] = {}
 
@@ -407,37 +407,54 @@ def family_relations(family: Family) -> dict[tuple[str, str], str]:
     return table
 
 
-def generate_clutrr(n: int, *, k: int, seed: int = 0) -> Iterator[ClutrrRecord]:
-    """`n` CLUTRR-style records with chain length `k`, deterministic from `seed` (clean stories, task 1.k).
+def generate_clutrr(n: int, *, k: int, seed: int = 0, noise: str = "clean") -> Iterator[ClutrrRecord]:
+    """`n` CLUTRR-style records with chain length `k` and `noise` facts, deterministic from `seed`.
 
     Each story is a chain of k people-to-people relations over a `generate_family` tree, one sentence per
     edge (templates drawn from `STORY_TEMPLATES`, sentences shuffled); every prefix of the chain has a kinship
     name, which gives the proof; the target is the true relation in the tree between the chain's ends.
+    `noise` (a value of `NOISE_TYPES`; task_name "task_<its key>.<k>") adds true facts of the same tree, as in
+    CLUTRR's robust-reasoning files (see `_noise_edges`), each a sentence from the same templates put at a
+    random place in the story; `gold.story_edges` lists them after the chain, `gold.clean_story` is the
+    story without them. A clean story draws nothing for noise: the clean records of a seed do not depend on it.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
+    noise_id = next((key for key, name in NOISE_TYPES.items() if name == noise), None)
+    if noise_id is None:
+        raise ValueError(f"noise must be one of {', '.join(NOISE_TYPES.values())}, not {noise!r}")
     rng = random.Random(seed)
     made = failures = 0
     while made < n:
         family = generate_family(4, seed=rng.randrange(2**32), children=(1, 3))
         relations = family_relations(family)
         chain = _sample_chain(relations, k, rng)
-        if chain is None:
+        extra = None if chain is None else _noise_edges(noise, chain, relations, rng)
+        if extra is None:
             failures += 1
             if failures > _MAX_FAMILIES_WITHOUT_A_CHAIN:
-                raise ValueError(f"found no chain of k={k} relations in {failures} generated families: use a smaller k")
+                with_noise = "" if noise == "clean" else f" with {noise} facts"
+                raise ValueError(f"found no chain of k={k} relations{with_noise} in {failures} generated families: "
+                                 "use a smaller k")  # fmt: skip
             continue
         failures = 0
-        yield _chain_record(chain, family, relations, rng, id=f"generated-{seed}-{made}")
+        yield _chain_record(chain, family, relations, rng, noise_edges=extra, task_name=f"task_{noise_id}.{k}",
+                            id=f"generated-{seed}-{made}")  # fmt: skip
         made += 1
 
 
-def _sample_chain(relations: dict[tuple[str, str], str], k: int, rng: random.Random) -> list[str] | None:
-    """k+1 distinct people, each a chain relative of the one before, all with a kinship name to the first."""
+def _kin_neighbours(relations: dict[tuple[str, str], str]) -> defaultdict[str, list[str]]:
+    """Each person's relatives by a relation a chain may use (`_CHAIN_BASES`), in the order of `relations`."""
     neighbours = defaultdict(list)
     for (a, b), rel in relations.items():
         if RELATIONS[rel][0] in _CHAIN_BASES:
             neighbours[a].append(b)
+    return neighbours
+
+
+def _sample_chain(relations: dict[tuple[str, str], str], k: int, rng: random.Random) -> list[str] | None:
+    """k+1 distinct people, each a chain relative of the one before, all with a kinship name to the first."""
+    neighbours = _kin_neighbours(relations)
     budget = _SEARCH_STEPS
 
     def extend(path: list[str]) -> bool:
@@ -465,20 +482,45 @@ def _sample_chain(relations: dict[tuple[str, str], str], k: int, rng: random.Ran
     return None
 
 
+def _noise_edges(
+    noise: str, chain: list[str], relations: dict[tuple[str, str], str], rng: random.Random
+) -> list[tuple[str, str]] | None:
+    """The noise facts for a story over `chain`, as (A, B) pairs of the family (B is A's relations[A, B]),
+    shaped as in CLUTRR's robust-reasoning files; None when the family has none. X and Y are people
+    outside the chain:
+
+    - clean: none (draws nothing from `rng`)
+    - supporting: (chain[i], X), (X, chain[i + 1]): a second path between two neighbours of the chain
+    - irrelevant: (chain[i], X) with i < k: a branch that leads nowhere
+    - disconnected: (X, Y): a pair of relatives with no link to the chain
+    """
+    if noise == "clean":
+        return []
+    neighbours = _kin_neighbours(relations)
+    if noise == "supporting":
+        options = [[(a, x), (x, b)] for a, b in zip(chain, chain[1:])
+                   for x in neighbours[a] if x not in chain and b in neighbours[x]]  # fmt: skip
+    elif noise == "irrelevant":
+        options = [[(a, x)] for a in chain[:-1] for x in neighbours[a] if x not in chain]
+    else:
+        outside = [x for x in neighbours if x not in chain]
+        options = [[(x, y)] for x in outside for y in neighbours[x] if y not in chain]
+    return rng.choice(options) if options else None
+
+
 def _chain_record(
-    chain: list[str], family: Family, relations: dict[tuple[str, str], str], rng: random.Random, *, id: str
+    chain: list[str], family: Family, relations: dict[tuple[str, str], str], rng: random.Random, *,
+    noise_edges: list[tuple[str, str]], task_name: str, id: str,
 ) -> ClutrrRecord:
     edge_types = [relations[a, b] for a, b in zip(chain, chain[1:])]
-    sentences = []
-    for (a, b), rel in zip(zip(chain, chain[1:]), edge_types):
-        template = rng.choice(STORY_TEMPLATES)
-        sentences.append(template.format(
-            A=a, B=b, rel=rel, inv=inverse_relation(rel, family.gender[a]),
-            a_his=_POSSESSIVE_OF[family.gender[a]], b_his=_POSSESSIVE_OF[family.gender[b]],
-            B_his=_POSSESSIVE_OF[family.gender[b]].capitalize(),
-        ))  # fmt: skip
+    sentences = [_sentence(a, b, rel, family, rng) for (a, b), rel in zip(zip(chain, chain[1:]), edge_types)]
     rng.shuffle(sentences)
-    story = " ".join(sentences)
+    clean_story = " ".join(sentences)
+    for a, b in noise_edges:
+        sentence = _sentence(a, b, relations[a, b], family, rng)
+        sentences.insert(rng.randrange(len(sentences) + 1), sentence)
+    people = list(dict.fromkeys(chain + [person for edge in noise_edges for person in edge]))
+    number = {person: i for i, person in enumerate(people)}
     first = chain[0]
     proof = [
         {(first, relations[first, chain[i]], chain[i]): [
@@ -488,23 +530,32 @@ def _chain_record(
     k = len(edge_types)
     return ClutrrRecord(
         id=id,
-        story=story,
+        story=" ".join(sentences),
         query=(first, chain[-1]),
         target=relations[first, chain[-1]],
-        task_name=f"task_1.{k}",
+        task_name=task_name,
         k=k,
         gold=ClutrrGold(
-            people=tuple(chain),
-            genders={person: family.gender[person] for person in chain},
-            story_edges=tuple((i, i + 1) for i in range(k)),
+            people=tuple(people),
+            genders={person: family.gender[person] for person in people},
+            story_edges=tuple((i, i + 1) for i in range(k)) + tuple((number[a], number[b]) for a, b in noise_edges),
             edge_types=tuple(edge_types),
             query_edge=(0, k),
             f_comb=tuple(edge_types),
             proof_state=proof,
-            clean_story=story,
+            clean_story=clean_story,
         ),
         split="generated",
     )
+
+
+def _sentence(a: str, b: str, rel: str, family: Family, rng: random.Random) -> str:
+    """A sentence that says B is A's `rel`, from a template drawn from `STORY_TEMPLATES`."""
+    return rng.choice(STORY_TEMPLATES).format(
+        A=a, B=b, rel=rel, inv=inverse_relation(rel, family.gender[a]),
+        a_his=_POSSESSIVE_OF[family.gender[a]], b_his=_POSSESSIVE_OF[family.gender[b]],
+        B_his=_POSSESSIVE_OF[family.gender[b]].capitalize(),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------

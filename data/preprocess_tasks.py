@@ -1,7 +1,8 @@
 """The tasks `kgreason.data.preprocess` knows: how each reads its file and turns records into examples.
 
 - clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.clutrr.story_graphs`); the label is
-  the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about.
+  the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about (-1 for one
+  the story does not mention: flagged `query_not_in_story`, kept and answered from the text).
 - proofwriter: a ProofWriter JSON/JSONL (also ProntoQA and FOLIO in the Logic-LM layout) → the theory graph of
   each context; choices True/False/Unknown (FOLIO's "Uncertain" read as "Unknown"); the text is the context
   followed by the statement asked about; `meta["depth"]` is the record's proof depth, or, where the file has
@@ -98,6 +99,35 @@ class ClutrrPipelines:
         return self._ner
 
 
+def clutrr_gold_chain(record: Any) -> list[str] | None:
+    """The people along a `ClutrrRecord`'s gold proof chain, from query[0] to query[1] (`gold.story_edges` of
+    the chain walked either way); None without gold or when the chain does not join them."""
+    gold = getattr(record, "gold", None)
+    if gold is None:
+        return None
+    neighbours: dict[int, list[int]] = {}
+    for a, b in gold.story_edges[: len(gold.edge_types)]:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    start, end = gold.query_edge
+    previous = {start: start}  # breadth-first search: each person's predecessor
+    frontier = [start]
+    while frontier and end not in previous:
+        reached = []
+        for node in frontier:
+            for neighbour in neighbours.get(node, ()):
+                if neighbour not in previous:
+                    previous[neighbour] = node
+                    reached.append(neighbour)
+        frontier = reached
+    if end not in previous:
+        return None
+    chain = [end]
+    while chain[-1] != start:
+        chain.append(previous[chain[-1]])
+    return [gold.people[i] for i in reversed(chain)]
+
+
 def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings) -> list[KGQAExample]:
     from .clutrr import has_bracketed_names, story_graphs
 
@@ -115,8 +145,11 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
         if graph is None or not graph.nodes:
             graph, flags = graph or TextGraph(text), sorted({*flags, "no_linked_entity"})
         query = [graph.nodes.index(name) if name in graph.nodes else -1 for name in record.query]
+        if -1 in query:  # answered from the text alone: the graph side gets no query node
+            flags = sorted({*flags, "query_not_in_story"})
         meta = {"task": "clutrr", "id": record.id, "k": record.k, "task_name": record.task_name,
-                "noise": record.noise, "query": list(record.query), "query_node_index": query, "target": record.target}
+                "noise": record.noise, "query": list(record.query), "query_node_index": query, "target": record.target,
+                "gold_chain": clutrr_gold_chain(record)}
         example = text_graph_example(text, graph, flags=flags, meta=meta)
         example.label = clutrr_labels().index(record.target) if record.target in clutrr_labels() else -1
         examples.append(example)

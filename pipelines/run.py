@@ -173,6 +173,7 @@ def run_pipeline(
     dev_fraction: float = 0.1,
     workers: int | None = None,
     limit: int | None = None,
+    cache_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = False,
 ) -> PipelineResult:
@@ -183,7 +184,8 @@ def run_pipeline(
     preprocess_kwargs: `Settings` fields (nlp, store, hops, ...); generate_kwargs: `generate_task_files` options
     text_encoder, tokenizer: a ready `TextEncoder` and its tokenizer (tests); default: `model_kwargs["text_encoder"]`
         or all-MiniLM-L6-v2
-    limit: only the first `limit` records of each file; resume: continue training from `out/training/checkpoint`
+    limit: only the first `limit` records of each file; cache_dir: preprocessing caches (default `out/cache`; share
+        one between runs on the same data); resume: continue training from `out/training/checkpoint`
     """
     from kgreason.data.batch import ExampleDataset, LabelVocabulary, RelationVocabulary, is_text_graph, make_loader
     from kgreason.encoders.text import load_tokenizer
@@ -202,7 +204,7 @@ def run_pipeline(
         raise TaskInputError(f"{data}: no training file (a name with 'train')", hint="pass the folder that has one")
 
     def load(path: Path) -> tuple[list[KGQAExample], dict[str, Any]]:
-        return load_examples(path, task=task, cache_dir=out / "cache", settings=settings, workers=workers,
+        return load_examples(path, task=task, cache_dir=Path(cache_dir) if cache_dir else out / "cache", settings=settings, workers=workers,
                              limit=limit, progress=progress)
 
     summaries: dict[str, Any] = {}

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import os
 import random
+import re
+import subprocess
+import sys
+from collections import defaultdict
 
 import pytest
 from conftest import dataset
 
+from kgreason.data import clutrr
 from kgreason.data.clutrr import (
     COLUMNS,
+    NOISE_TYPES,
     STORY_TEMPLATES,
     UNTYPED,
     ClutrrFormatError,
@@ -27,6 +35,8 @@ from kgreason.data.clutrr import (
     write_clutrr,
 )
 from kgreason.data.family import generate_family
+from kgreason.data.preprocess import Settings
+from kgreason.data.preprocess_tasks import load_nlp
 
 ROW = {  # the first row of data_089907f8/1.2,1.3_train.csv.gz, as SOURCE.md quotes it
     "": "0",
@@ -175,16 +185,146 @@ def test_generated_records_have_a_chain_of_k_edges(k):
 def test_the_generator_refuses_chains_it_cannot_make():
     with pytest.raises(ValueError, match="k must be at least 1"):
         next(generate_clutrr(1, k=0, seed=0))
-    with pytest.raises(ValueError, match="no chain of k=60"):
+    with pytest.raises(ValueError, match="no chain of k=60 relations in"):
         next(generate_clutrr(1, k=60, seed=0))
+    with pytest.raises(ValueError, match="no chain of k=60 relations with irrelevant facts"):
+        next(generate_clutrr(1, k=60, seed=0, noise="irrelevant"))
+    with pytest.raises(ValueError, match="noise must be one of clean, supporting, irrelevant, disconnected"):
+        next(generate_clutrr(1, k=2, seed=0, noise="loud"))
 
 
-def test_the_generator_is_deterministic_and_its_records_round_trip(tmp_path):
-    records = list(generate_clutrr(8, k=3, seed=11))
-    assert records == list(generate_clutrr(8, k=3, seed=11)) != list(generate_clutrr(8, k=3, seed=12))
+@pytest.mark.parametrize("noise", NOISE_TYPES.values())
+def test_the_generator_is_deterministic_and_its_records_round_trip(tmp_path, noise):
+    records = list(generate_clutrr(8, k=3, seed=11, noise=noise))
+    assert records == list(generate_clutrr(8, k=3, seed=11, noise=noise))
+    assert records != list(generate_clutrr(8, k=3, seed=12, noise=noise))
     for name in ("gen.csv", "gen.csv.gz"):
         assert write_clutrr(records, tmp_path / name) == 8
         assert list(read_clutrr(tmp_path / name)) == records
+    assert {r.noise for r in read_clutrr(tmp_path / "gen.csv")} == {noise}
+
+
+def test_clean_stories_stay_the_same():
+    """Cached generated sets depend on it: a change here changes every clean story of a seed."""
+    [record] = generate_clutrr(1, k=3, seed=0)
+    assert record == next(generate_clutrr(1, k=3, seed=0, noise="clean"))
+    assert record.story == (
+        "[Dan] called his uncle, [Max], to say hello. [Dan] and his mother [Iris] went to the park. "
+        "[Eva] met [Iris], her daughter, at the station."
+    )
+    assert record.task_name == "task_1.3" and record.gold.clean_story == record.story
+
+
+def test_the_generator_does_not_depend_on_the_hash_seed():
+    script = (
+        "import hashlib; from kgreason.data.clutrr import generate_clutrr as g; "
+        "print(hashlib.sha256(repr([(r, r.gold) for n in ('clean', 'supporting', 'irrelevant', 'disconnected') "
+        "for r in g(10, k=4, seed=3, noise=n)]).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed},
+                       check=True, capture_output=True, text=True).stdout
+        for seed in ("1", "2")
+    }  # fmt: skip
+    here = [(r, r.gold) for n in NOISE_TYPES.values() for r in generate_clutrr(10, k=4, seed=3, noise=n)]
+    assert digests == {hashlib.sha256(repr(here).encode()).hexdigest() + "\n"}
+
+
+def _reachable(gold: ClutrrGold, start: int, *, without: tuple[int, int] | None = None) -> set[int]:
+    """The persons connected to `start` in the gold story graph (edges either way), leaving out `without`."""
+    linked = defaultdict(set)
+    for i, j in gold.story_edges:
+        if (i, j) != without:
+            linked[i].add(j)
+            linked[j].add(i)
+    seen, todo = {start}, [start]
+    while todo:
+        for j in linked[todo.pop()] - seen:
+            seen.add(j)
+            todo.append(j)
+    return seen
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize("noise", ["supporting", "irrelevant", "disconnected"])
+def test_noise_facts_have_the_shape_of_clutrrs_robust_reasoning_files(noise, k):
+    """As in data_06b8f2a1 (2.x), data_523348e6 (3.x), data_d83ecc3e (4.x): the chain, then the noise edges."""
+    chain = tuple((i, i + 1) for i in range(k))
+    for record in generate_clutrr(20, k=k, seed=k, noise=noise):
+        gold = record.gold
+        assert record.task_name == f"task_{ {v: n for n, v in NOISE_TYPES.items()}[noise]}.{k}"
+        assert record.noise == noise and record.k == k and len(gold.edge_types) == k
+        assert gold.story_edges[:k] == chain and gold.query_edge == (0, k) and len(set(gold.people)) == len(gold.people)
+        extra = gold.story_edges[k:]
+        query_side = _reachable(gold, 0)
+        if noise == "supporting":  # a new person between two neighbours of the chain: a second path
+            [(i, x), (y, j)] = extra
+            assert x == y == k + 1 == len(gold.people) - 1 and 0 <= i < k and j == i + 1
+            assert k in _reachable(gold, 0, without=(i, j))
+        elif noise == "irrelevant":  # one new person hanging from the chain (never from its last person)
+            [(i, x)] = extra
+            assert x == k + 1 == len(gold.people) - 1 and 0 <= i < k
+            assert sum(x in edge for edge in gold.story_edges) == 1
+        else:  # two new people, linked to each other only
+            assert extra == ((k + 1, k + 2),) and len(gold.people) == k + 3
+            assert query_side == set(range(k + 1)) and _reachable(gold, k + 1) == {k + 1, k + 2}
+        assert all(f"[{person}]" in record.story for person in gold.people)
+        new_people = gold.people[k + 1 :]
+        assert not any(f"[{person}]" in gold.clean_story for person in new_people)
+        noise_sentences = [s for s in _sentences(record.story) if any(f"[{p}]" in s for p in new_people)]
+        assert len(noise_sentences) == len(extra)
+        assert [s for s in _sentences(record.story) if s not in noise_sentences] == _sentences(gold.clean_story)
+
+
+def _sentences(story: str) -> list[str]:
+    """The template sentences of a generated story (one template may span two: "... Her name is [B].")."""
+    parts = story.replace(". Her name", "|Her name").replace(". His name", "|His name").split(". ")
+    return [part.rstrip(".").replace("|", ". ") for part in parts]
+
+
+@pytest.mark.parametrize("noise", NOISE_TYPES.values())
+def test_every_stated_fact_is_true_in_the_family(monkeypatch, noise):
+    families = []
+
+    def recording(*args, **kwargs):
+        families.append(generate_family(*args, **kwargs))
+        return families[-1]
+
+    monkeypatch.setattr(clutrr, "generate_family", recording)
+    for record in generate_clutrr(30, k=3, seed=7, noise=noise):  # lazily: families[-1] is the record's
+        family = families[-1]
+        relations = family_relations(family)
+        gold = record.gold
+        assert gold.genders == {person: family.gender[person] for person in gold.people}
+        assert record.target == relations[record.query]
+        graph = story_graph(record.story)
+        for n, (i, j) in enumerate(gold.story_edges):
+            a, b = gold.people[i], gold.people[j]
+            assert n >= record.k or gold.edge_types[n] == relations[a, b]
+            assert _aligned(graph, a, b, gold.genders) == [relations[a, b]], (record.story, a, b)
+
+
+def test_noise_sentences_use_every_template():
+    patterns = [re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(t))) for t in STORY_TEMPLATES]
+    used = set()
+    for noise in ("supporting", "irrelevant", "disconnected"):
+        for record in generate_clutrr(30, k=2, seed=1, noise=noise):
+            new_people = record.gold.people[record.k + 1 :]
+            for sentence in _sentences(record.story):
+                if any(f"[{person}]" in sentence for person in new_people):
+                    [template] = [n for n, pattern in enumerate(patterns) if pattern.fullmatch(sentence + ".")]
+                    used.add(template)
+    assert used == set(range(len(STORY_TEMPLATES)))
+
+
+def test_story_graphs_read_noisy_stories():
+    nlp = load_nlp(Settings(task="clutrr", nlp="blank"))
+    for noise in ("supporting", "irrelevant", "disconnected"):
+        records = [r for k in (2, 4) for r in generate_clutrr(25, k=k, seed=k, noise=noise)]
+        metrics = evaluate_story_graphs(records, nlp=nlp)
+        assert metrics.stories == 50 and metrics.gold_edges == sum(len(r.gold.story_edges) for r in records)
+        assert metrics.entity_recall == metrics.edge_recall == metrics.label_accuracy == 1.0, noise
+        assert metrics.extra_edges == 0
 
 
 # --- story graphs ------------------------------------------------------------------------------------------

@@ -1,0 +1,159 @@
+"""The logic-task comparison of issue 6: `lm_only` against the fused model on CLUTRR and ProofWriter.
+
+Run it from the repository root (hours on 2 CPU cores for everything; each run is kept, so a rerun only does
+what is missing, and --only picks experiments):
+
+    .venv/bin/python bench/logic_results.py --only clutrr-089907f8 --seeds 0
+    .venv/bin/python bench/logic_results.py --report-only        # rewrite the tables from the runs there are
+
+Each experiment trains `lm_only` and the fused model (interaction fusion, composition GNN) with the same
+encoder (all-MiniLM-L6-v2), data, epochs, batch size and learning rates, one run directory each under
+--runs (`kgreason train` layout). Writes bench/results/logic.json, the section between the
+`logic-results` markers of docs/results.md, and docs/clutrr_accuracy_by_k.png (accuracy against k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from common import DEFAULT_DATASETS, REPO, RESULTS, environment, write_json
+
+from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
+
+FUSED = "interaction"
+MODELS = ("lm_only", FUSED)
+CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
+EXPERIMENTS = {
+    "clutrr-089907f8": {"task": "clutrr", "data": "clutrr/data_089907f8", "note": "train k = 2, 3; target: fused mean over k = 4…10 ≥ 0.90 and ≥ lm_only + 0.20"},
+    "clutrr-db9b8f04": {"task": "clutrr", "data": "clutrr/data_db9b8f04", "note": "train k = 2, 3, 4; target: fused ≥ CTP at every k ≥ 5"},
+    "clutrr-clean": {"task": "clutrr", "data": "clutrr/data_7c5b0e70", "note": "robust reasoning, clean training stories; target ≥ 0.95 on every test file"},
+    "clutrr-supporting": {"task": "clutrr", "data": "clutrr/data_06b8f2a1", "note": "robust reasoning, supporting noise"},
+    "clutrr-irrelevant": {"task": "clutrr", "data": "clutrr/data_523348e6", "note": "robust reasoning, irrelevant noise"},
+    "clutrr-disconnected": {"task": "clutrr", "data": "clutrr/data_d83ecc3e", "note": "robust reasoning, disconnected noise"},
+    "proofwriter": {"task": "proofwriter", "data": "logic_lm_subsets/ProofWriter", "transfer": ["logic_lm_subsets/ProntoQA", "logic_lm_subsets/FOLIO"],
+                    "note": "Logic-LM depth-5 subset; target ≥ 0.95 dev and test; ProntoQA / FOLIO zero-shot"},
+    "theories-d3": {"task": "proofwriter", "data": "generated", "note": "generated theories, train depth ≤ 3, test depths 4, 5; target ≥ 0.90",
+                    "generate": {"train_lengths": (1, 2, 3), "test_lengths": (4, 5), "train_size": 600, "test_size": 40}},
+}
+START, END = "<!-- logic-results:start -->", "<!-- logic-results:end -->"
+
+
+def run_one(name: str, spec: dict, fusion: str, seed: int, args: argparse.Namespace) -> Path:
+    """Train (unless the run is there) and evaluate the transfer sets; returns the run directory."""
+    from kgreason.pipelines.run import evaluate_model, run_pipeline
+
+    out = args.runs / f"{name}-{fusion}-s{seed}"
+    if not (out / "results.json").is_file():
+        data = spec["data"] if spec["data"] == "generated" else args.datasets / spec["data"]
+        run_pipeline(spec["task"], data, out=out, fusion=fusion, graph_encoder="composition",
+                     cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"), progress=sys.stderr.isatty(),
+                     max_length=args.max_length, limit=args.limit,
+                     training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
+                                      "lr_graph": args.lr_graph, "seed": seed})
+    for transfer in spec.get("transfer", ()):
+        target = out / "evaluations" / Path(transfer).name
+        if not (target / "results.json").is_file():
+            evaluate_model(out, args.datasets / transfer, out=target, limit=args.limit)
+    return out
+
+
+def collect(args: argparse.Namespace) -> dict:
+    """Every finished run under --runs: {experiment: {fusion: [results.json of each seed, + transfer]}}."""
+    found: dict = {}
+    for name in EXPERIMENTS:
+        for fusion in MODELS:
+            for path in sorted(args.runs.glob(f"{name}-{fusion}-s*/results.json")):
+                results = json.loads(path.read_text())
+                for transfer in sorted(path.parent.glob("evaluations/*/results.json")):
+                    results["tests"].update({f"{transfer.parent.name} (zero-shot) {k}": v
+                                             for k, v in json.loads(transfer.read_text())["tests"].items()})
+                results["run"] = str(path.parent)
+                found.setdefault(name, {}).setdefault(fusion, []).append(results)
+    return found
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def markdown(found: dict, args: argparse.Namespace) -> str:
+    """The results section: one table per experiment (test file rows, lm_only vs fused, mean over seeds)."""
+    lines = [START, "", f"Produced by `.venv/bin/python bench/logic_results.py` (see its docstring); runs under "
+             f"`{args.runs}`. Each cell is the mean over the seeds listed; `lm_only` and the fused model "
+             f"({FUSED} fusion, composition GNN) share the MiniLM encoder, data and budget.", ""]
+    for name, by_fusion in found.items():
+        spec = EXPERIMENTS[name]
+        any_run = next(iter(by_fusion.values()))[0]
+        training = any_run["training"]["config"]
+        env = any_run["environment"]
+        seeds = {f: sorted(r["training"]["config"]["seed"] for r in runs) for f, runs in by_fusion.items()}
+        lines += [f"### {name}: {spec['note']}", "",
+                  f"Data: `{spec['data']}`; train {any_run['training']['train_examples']} examples, dev "
+                  f"{any_run['training']['dev_examples']} ({any_run['data']['dev']}). Budget: {training['epochs']} "
+                  f"epochs, batch {training['batch_size']}, lr text {training['lr_text']} / graph "
+                  f"{training['lr_graph']}. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × {env['cpus']} "
+                  f"CPUs, GPU: {env['gpu'] or 'none'}.", ""]
+        tests = list(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]))
+        header = ["test", "n", *(f for f in MODELS if f in by_fusion)]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for test in tests:
+            cells = []
+            for fusion in header[2:]:
+                accs = [r["tests"][test]["accuracy"] for r in by_fusion[fusion] if test in r["tests"]]
+                cells.append(f"{mean(accs):.3f}" if accs else "–")
+            n = next(r["tests"][test]["n"] for runs in by_fusion.values() for r in runs if test in r["tests"])
+            lines.append(f"| {test} | {n} | " + " | ".join(cells) + " |")
+        if spec["task"] == "proofwriter":
+            lines += ["", "By proof depth (all test files, fused / lm_only):", ""]
+            for fusion in header[2:]:
+                by_depth = accuracy_by_group({t: r for r in by_fusion[fusion][:1] for t, r in r["tests"].items()
+                                              if t != "dev" and "zero-shot" not in t}, "depth")
+                lines.append(f"- {fusion}: " + ", ".join(f"d={d}: {a:.3f}" for d, a in by_depth.items()))
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "logic", help="run directories (kept)")
+    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), help="experiments to run (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr-text", type=float, default=5e-5)
+    parser.add_argument("--lr-graph", type=float, default=1e-3)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--limit", type=int, default=None, help="first N records of each file (smoke runs)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from existing runs")
+    args = parser.parse_args(argv)
+    if not args.report_only:
+        for name in args.only or EXPERIMENTS:
+            for seed in args.seeds:
+                for fusion in MODELS:
+                    run_one(name, EXPERIMENTS[name], fusion, seed, args)
+    found = collect(args)
+    if not found:
+        print(f"no finished runs under {args.runs}")
+        return 1
+    section = markdown(found, args)
+    print(section)
+    results = REPO / "docs" / "results.md"
+    text = results.read_text(encoding="utf-8")
+    text = (text[: text.index(START)] + section + text[text.index(END) + len(END):]) if START in text else text + "\n" + section + "\n"
+    results.write_text(text, encoding="utf-8")
+    if "clutrr-089907f8" in found:
+        series = {fusion: accuracy_by_group({t: r for t, r in runs[0]["tests"].items() if t != "dev"}, "k")
+                  for fusion, runs in found["clutrr-089907f8"].items()}
+        plot_accuracy_by_group(series, REPO / "docs" / "clutrr_accuracy_by_k.png", xlabel="chain length k",
+                               title="CLUTRR data_089907f8 (trained on k = 2, 3)", trained_on={"2", "3"})
+    write_json(RESULTS / "logic.json", {"environment": environment(), "runs": found})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Plots of results (matplotlib, Agg backend: no display needed).
+
+    plot_accuracy_by_group({"lm_only": {"2": 0.9, "4": 0.4}, "interaction": {"2": 0.95, "4": 0.9}},
+                           "runs/demo/accuracy_by_k.png", xlabel="chain length k", trained_on={"2", "3"})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def accuracy_by_group(report: dict, group: str) -> dict[str, float]:
+    """{value: accuracy} of one `accuracy_report` breakdown (e.g. group "k"), merged over several reports when
+    `report` maps test names to reports."""
+    reports = report.values() if "groups" not in report else [report]
+    merged: dict[str, list[float]] = {}
+    for one in reports:
+        for value, cell in one["groups"].get(group, {}).items():
+            merged.setdefault(value, [0.0, 0.0])
+            merged[value][0] += cell["accuracy"] * cell["n"]
+            merged[value][1] += cell["n"]
+    return {value: right / n for value, (right, n) in merged.items() if n}
+
+
+def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path, *, xlabel: str,
+                           title: str = "", trained_on: set[str] | None = None) -> Path:
+    """One line per model over the numeric group values (x), accuracy (y, 0..1); the values seen in training
+    shaded. Writes a PNG to `path` and returns it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = sorted({v for accuracies in series.values() for v in accuracies if v.lstrip("-").isdigit()}, key=int)
+    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    for value in trained_on or ():
+        if value in values:
+            axes.axvspan(int(value) - 0.5, int(value) + 0.5, color="0.92", zorder=0)
+    for name, accuracies in series.items():
+        xs = [int(v) for v in values if v in accuracies]
+        axes.plot(xs, [accuracies[str(x)] for x in xs], marker="o", label=name)
+    axes.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1.02), title=title)
+    axes.set_xticks([int(v) for v in values])
+    axes.grid(alpha=0.3)
+    axes.legend()
+    if trained_on:
+        axes.text(0.01, 0.02, "shaded: seen in training", transform=axes.transAxes, fontsize=8, color="0.4")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,134 @@
+"""run_pipeline, evaluate_model and `kgreason train` / `evaluate` end to end on generated data, with a tiny random
+transformer and spacy.blank: files found by name, dev carved reproducibly, accuracy broken down by k / depth /
+answer, predictions written, the saved model evaluates to the same numbers, bad records counted."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from test_fusion import tiny_text_encoder
+
+from kgreason.data.example import KGQAExample
+from kgreason.kg.errors import TaskInputError
+from kgreason.pipelines.cli import main
+from kgreason.pipelines.run import evaluate_model, find_task_files, generate_task_files, run_pipeline, split_dev
+
+SMALL = {"train_size": 60, "test_size": 8, "test_lengths": (2, 4)}
+TRAINING = {"epochs": 1, "batch_size": 8, "device": "cpu", "lr_text": 1e-3}
+
+
+def tiny_run(task, data, out, tokenizer, **kwargs):
+    return run_pipeline(task, data, out=out, text_encoder=tiny_text_encoder(tokenizer), tokenizer=tokenizer,
+                        model_kwargs={"graph_hidden_size": 16}, preprocess_kwargs={"nlp": "blank"}, workers=1,
+                        generate_kwargs=SMALL if data == "generated" else None, training_kwargs=TRAINING, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def clutrr_run(tokenizer, tmp_path_factory):
+    return tiny_run("clutrr", "generated", tmp_path_factory.mktemp("clutrr"), tokenizer)
+
+
+def test_find_task_files_by_name(tmp_path):
+    for name in ("1.2,1.3_train.csv.gz", "1.4_test.csv", "1.10_test.csv", "config.json", "SOURCE.md"):
+        (tmp_path / name).write_text("")
+    files = find_task_files(tmp_path)
+    assert files.train.name == "1.2,1.3_train.csv.gz" and files.dev is None
+    assert sorted(files.tests) == ["1.10_test", "1.4_test"]
+    (tmp_path / "other_train.csv").write_text("")
+    with pytest.raises(TaskInputError, match="several train"):
+        find_task_files(tmp_path)
+    with pytest.raises(TaskInputError, match="no such file"):
+        find_task_files(tmp_path / "missing")
+
+
+def test_dev_split_is_reproducible_and_order_free():
+    examples = [KGQAExample(text="", meta={"id": f"r{i}"}) for i in range(400)]
+    train, dev = split_dev(examples, fraction=0.1, seed=0)
+    assert 20 < len(dev) < 60 and len(train) + len(dev) == 400
+    _, dev_reversed = split_dev(examples[::-1], fraction=0.1, seed=0)
+    assert {e.meta["id"] for e in dev} == {e.meta["id"] for e in dev_reversed}
+    _, other_seed = split_dev(examples, fraction=0.1, seed=1)
+    assert {e.meta["id"] for e in dev} != {e.meta["id"] for e in other_seed}
+
+
+def test_generated_files_are_kept_and_deterministic(tmp_path):
+    first = generate_task_files("clutrr", tmp_path / "a", **SMALL)
+    again = generate_task_files("clutrr", tmp_path / "b", **SMALL)
+    assert first.train.read_bytes() == again.train.read_bytes()
+    assert sorted(first.tests) == ["test_2", "test_4"]
+    with pytest.raises(TaskInputError, match="no generator"):
+        generate_task_files("copa", tmp_path / "c")
+
+
+def test_clutrr_run_reports_by_k_and_saves_everything(clutrr_run):
+    out = clutrr_run.out
+    assert set(clutrr_run.tests) == {"dev", "test_2", "test_4"}
+    report = clutrr_run.tests["test_4"]
+    assert report["n"] == 8 and 0 <= report["accuracy"] <= 1
+    assert list(report["groups"]["k"]) == ["4"] and report["groups"]["k"]["4"]["n"] == 8
+    assert set(clutrr_run.tests["dev"]["groups"]["k"]) <= {"2", "3"}
+    lines = [json.loads(line) for line in (out / "predictions" / "test_4.jsonl").read_text().splitlines()]
+    assert len(lines) == 8 and {"id", "gold", "predicted", "correct", "scores", "k"} <= set(lines[0])
+    assert sum(line["correct"] for line in lines) / 8 == report["accuracy"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["training"]["train_examples"] + results["training"]["dev_examples"] == 60
+    assert results["preprocessing"]["train"]["records"] == 60 and results["environment"]["torch"]
+    assert (out / "model" / "bundle.json").is_file() and (out / "training" / "metrics.jsonl").is_file()
+
+
+def test_saved_model_evaluates_to_the_same_numbers(clutrr_run, tmp_path):
+    reports = evaluate_model(clutrr_run.out, clutrr_run.out / "data", out=tmp_path / "eval", device="cpu", workers=1)
+    assert set(reports) == {"test_2", "test_4"}
+    for name in reports:
+        assert reports[name]["accuracy"] == clutrr_run.tests[name]["accuracy"]
+    assert (tmp_path / "eval" / "predictions" / "test_4.jsonl").is_file()
+
+
+def test_proofwriter_run_reports_by_depth_and_answer(tokenizer, tmp_path):
+    result = tiny_run("proofwriter", "generated", tmp_path, tokenizer)
+    groups = result.tests["test_4"]["groups"]
+    assert set(groups["answer"]) == {"True", "False", "Unknown"}
+    assert {"0", "4", "none"} <= set(groups["depth"])  # Unknown answers have no proof depth
+
+
+def test_bad_records_are_counted_not_fatal(tokenizer, tmp_path):
+    files = generate_task_files("clutrr", tmp_path / "data", **SMALL)
+    rows = list(csv.reader(io.StringIO(files.train.read_text())))
+    story = rows[0].index("story")
+    rows[2][story] = rows[2][story].replace("[", "").replace("]", "")  # no brackets: blank spaCy finds nobody
+    rows[3][story] = rows[3][story].replace(rows[3][story].split("]")[0] + "]", "Somebody")  # a query person gone?
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    lines = text.getvalue().splitlines(keepends=True)
+    lines.insert(5, "7,broken-row,not enough columns\n")
+    files.train.write_text("".join(lines))
+    result = tiny_run("clutrr", tmp_path / "data", tmp_path / "run", tokenizer)
+    summary = json.loads((tmp_path / "run" / "results.json").read_text())["preprocessing"]["train"]
+    assert summary["records"] == 60 and len(summary["errors"]) == 1 and ":6:" in summary["errors"][0]
+    assert summary["flags"]["no_linked_entity"] == 1 and summary["flags"]["query_not_in_story"] >= 1
+    assert result.tests["test_2"]["n"] == 8
+
+
+def test_train_and_evaluate_commands(tokenizer, tmp_path):
+    model_dir = tmp_path / "tiny-bert"
+    tiny_text_encoder(tokenizer).save_pretrained(model_dir)
+    tokenizer.save_pretrained(str(model_dir))
+    runner = CliRunner()
+    out = tmp_path / "run"
+    result = runner.invoke(main, ["train", "--task", "clutrr", "--out", str(out), "--fusion", "late", "--graph-encoder",
+                                  "rgcn", "--text-encoder", str(model_dir), "--nlp", "blank", "--epochs", "1",
+                                  "--batch-size", "8", "--workers", "1", "--limit", "24", "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "test_6" in result.output and "accuracy" in result.output and str(out / "model") in result.output
+    evaluated = runner.invoke(main, ["evaluate", "--model", str(out), "--data", str(out / "data" / "test_6.csv"),
+                                     "--workers", "1", "--device", "cpu", "--limit", "24", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    reports = json.loads(evaluated.output)
+    trained = json.loads((out / "results.json").read_text())["tests"]["test_6"]
+    assert reports["test_6"]["accuracy"] == trained["accuracy"] and reports["test_6"]["n"] == 24
+    missing = runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--data", str(out / "data")])
+    assert missing.exit_code == 2 and "bundle.json" in missing.output
