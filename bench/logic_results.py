@@ -33,7 +33,7 @@ EXPERIMENTS = {
     "clutrr-supporting": {"task": "clutrr", "data": "clutrr/data_06b8f2a1", "note": "robust reasoning, supporting noise"},
     "clutrr-irrelevant": {"task": "clutrr", "data": "clutrr/data_523348e6", "note": "robust reasoning, irrelevant noise"},
     "clutrr-disconnected": {"task": "clutrr", "data": "clutrr/data_d83ecc3e", "note": "robust reasoning, disconnected noise"},
-    "proofwriter": {"task": "proofwriter", "data": "logic_lm_subsets/ProofWriter", "transfer": ["logic_lm_subsets/ProntoQA", "logic_lm_subsets/FOLIO"],
+    "proofwriter": {"task": "proofwriter", "data": "logic_lm_subsets/ProofWriter", "max_length": 320, "transfer": ["logic_lm_subsets/ProntoQA", "logic_lm_subsets/FOLIO"],
                     "note": "Logic-LM depth-5 subset; target ≥ 0.95 dev and test; ProntoQA / FOLIO zero-shot"},
     "theories-d3": {"task": "proofwriter", "data": "generated", "note": "generated theories, train depth ≤ 3, test depths 4, 5; target ≥ 0.90",
                     "generate": {"train_lengths": (1, 2, 3), "test_lengths": (4, 5), "train_size": 600, "test_size": 40}},
@@ -50,7 +50,7 @@ def run_one(name: str, spec: dict, fusion: str, seed: int, args: argparse.Namesp
         data = spec["data"] if spec["data"] == "generated" else args.datasets / spec["data"]
         run_pipeline(spec["task"], data, out=out, fusion=fusion, graph_encoder="composition",
                      cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"), progress=sys.stderr.isatty(),
-                     max_length=args.max_length, limit=args.limit,
+                     max_length=spec.get("max_length", args.max_length), limit=args.limit,
                      training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
                                       "lr_graph": args.lr_graph, "seed": seed})
     for transfer in spec.get("transfer", ()):
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr-text", type=float, default=5e-5)
     parser.add_argument("--lr-graph", type=float, default=1e-3)
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=128, help="tokens per row (ProofWriter's long theories: 320)")
     parser.add_argument("--limit", type=int, default=None, help="first N records of each file (smoke runs)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from existing runs")
     args = parser.parse_args(argv)

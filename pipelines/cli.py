@@ -292,6 +292,50 @@ def evaluate(model_dir, data, out, batch_size, device, workers, limit, as_json, 
 
 
 @main.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False), help="A run directory from `kgreason train` (or its model/).")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False), help="Questions: JSON lines (.jsonl) or CSV (.csv), optionally .gz; fields question (or text), choices, context, id.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Answers, one JSON line per input (errors go to OUTPUT's .errors.jsonl, progress to its .state.json).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this process; ray: Ray Data actors, one model each (GPU actors where the cluster has GPUs).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray actors (default: one per GPU, else one per CPU); --engine ray only.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, ...")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=512, show_default=True, help="Inputs per commit: a killed run redoes at most this many.")
+@click.option("--overwrite", is_flag=True, help="Start afresh, replacing OUTPUT and its errors and state files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def predict(model_dir, input_path, output, batch_size, engine, workers, device, chunk_size, overwrite, as_json, quiet) -> None:
+    """Answer a file of questions with a trained model: one JSON line per input, with its id.
+
+    Inputs that cannot be read or answered go to OUTPUT's .errors.jsonl (line, id, reason); the run goes on.
+    Resumable: if it is killed, run the same command again and it goes on where it stopped; the output then
+    holds each input exactly once.
+
+    Example:
+
+        kgreason predict --model runs/clutrr-interaction --input questions.jsonl --output answers.jsonl
+
+        kgreason predict --model runs/clutrr-interaction --input questions.csv --output answers.jsonl --engine ray
+    """
+    from kgreason.pipelines.predict import predict as run_predict
+
+    summary = run_predict(input_path, output, model=model_dir, engine=engine, batch_size=batch_size, workers=workers,
+                          device=device, chunk_size=chunk_size, overwrite=overwrite, progress=not quiet and sys.stderr.isatty())
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"answers in {summary.output}", show_header=False)
+    for label, value in [("inputs", summary.inputs), ("done by an earlier run", summary.resumed), ("answered", summary.answered),
+                         ("malformed (skipped)", summary.malformed), ("failed (model)", summary.failed),
+                         ("errors in", summary.errors_file), ("seconds", f"{summary.seconds:.1f}"),
+                         ("examples / s", f"{summary.examples_per_second:,.1f}")]:
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+
+
+@main.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where the demo writes its files.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated data and of training.")
 @click.option("--train-size", type=click.IntRange(min=8), default=600, show_default=True, help="Training stories (k = 2, 3).")

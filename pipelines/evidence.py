@@ -11,8 +11,8 @@ the model's edge importances), and the subgraph, as data, JSON, an HTML page or 
 Which paths (`endpoint_pairs`): CLUTRR from the first person of the query to the second (for "How is B related
 to A?", from A to B, the way the gold chain runs); ProofWriter between the theory's nodes that the statement
 names; background-KG questions from the question's entities to the chosen choice's; any other example between
-its mentioned nodes. A path is simple (no node twice), at most `max_length` edges, and may follow an edge
-backwards: `Ann ←mother— Bob` reads "Ann is Bob's mother" (an edge (A, rel, B) says "B is A's rel").
+its mentioned nodes. A path is simple (no node twice), at most `max_length` edges (default 10 in text graphs,
+4 in KG subgraphs), and may follow an edge backwards: `Ann ←mother— Bob` reads "Ann is Bob's mother" (an edge (A, rel, B) says "B is A's rel").
 
 Ranking: a path's weight is the geometric mean of its edges' importances (`ModelOutput.edge_importance`: each
 edge's share of the messages arriving at its target, in [0, 1]), so long and short paths compare fairly;
@@ -36,9 +36,10 @@ import numpy as np
 from kgreason.data.example import KGQAExample
 from kgreason.data.text_graph import UNTYPED
 
-MAX_LENGTH = 10  # edges in a path (CLUTRR chains reach k = 10)
+MAX_LENGTH = 10  # edges in a path through a text graph (CLUTRR chains reach k = 10)
+MAX_KG_LENGTH = 4  # ... through a background-KG subgraph (denser; retrieval's paths have at most 3)
 MAX_PAIRS = 12  # endpoint pairs searched per example (ProofWriter statements, mentioned nodes)
-SEARCH_BUDGET = 5000  # paths enumerated per endpoint pair before the search stops
+SEARCH_STEPS = 20_000  # depth-first steps per endpoint pair before the search stops (dense graphs)
 WEIGHTED_RANKING = ("geometric mean of the edges' importances (the model's share of messages along each edge); "
                     "ties: shorter first")
 UNWEIGHTED_RANKING = "not weighted (the model reads no graph): shorter first, typed relations before untyped"
@@ -271,7 +272,7 @@ def build_evidence(
     relation_names: Sequence[str] | None = None,
     choice: int | None = None,
     max_paths: int = 5,
-    max_length: int = MAX_LENGTH,
+    max_length: int | None = None,
     answer: str | None = None,
     scores: dict[str, float] | None = None,
 ) -> Evidence:
@@ -310,7 +311,7 @@ def build_evidence(
     )
 
 
-def top_path(example: KGQAExample, edge_importance: np.ndarray | None, *, max_length: int = MAX_LENGTH,
+def top_path(example: KGQAExample, edge_importance: np.ndarray | None, *, max_length: int | None = None,
              node_names: Sequence[str] | None = None, relation_names: Sequence[str] | None = None) -> WeightedPath | None:
     """The best path of `example` (CLUTRR: between its query people) by `edge_importance` (float [E]), or None."""
     names = _node_names(example, node_names)
@@ -375,13 +376,15 @@ def _named_in(statement: str, names: Sequence[str], types: Sequence[str]) -> lis
 
 def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Sequence[tuple[int, int]],
                names: Sequence[str], relations: Sequence[str], sentences: Sequence[str], limit: int,
-               max_length: int = MAX_LENGTH) -> list[WeightedPath]:
+               max_length: int | None = None) -> list[WeightedPath]:
     """The best `limit` simple paths between the `pairs`, best first (see the module docstring).
 
-    importance: float [E] or None; names: [N]; relations, sentences: [E].
+    importance: float [E] or None; names: [N]; relations, sentences: [E]; max_length: None for the default
     """
     if not pairs or not example.num_edges:
         return []
+    if max_length is None:
+        max_length = MAX_LENGTH if example.meta.get("graph") == "text" else MAX_KG_LENGTH
     adjacency = _adjacency(example, importance, relations)
     found: list[tuple[tuple, WeightedPath]] = []
     for source, target in pairs:
@@ -418,12 +421,14 @@ def _adjacency(example: KGQAExample, importance: np.ndarray | None,
 
 def _simple_paths(adjacency: list[dict[int, tuple[int, bool]]], source: int, target: int, *,
                   max_length: int) -> list[tuple[list[int], list[tuple[int, bool]]]]:
-    """Simple paths source → target of at most `max_length` edges (depth first; at most `SEARCH_BUDGET`)."""
+    """Simple paths source → target of at most `max_length` edges (depth first, at most `SEARCH_STEPS` steps)."""
     out: list[tuple[list[int], list[tuple[int, bool]]]] = []
     nodes, hops = [source], []
     on_path = {source}
     stack = [iter(adjacency[source].items())]
-    while stack and len(out) < SEARCH_BUDGET:
+    for _ in range(SEARCH_STEPS):
+        if not stack:
+            break
         step = next(stack[-1], None)
         if step is None:
             stack.pop()

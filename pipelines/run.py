@@ -96,21 +96,24 @@ def _name(path: Path) -> str:
 
 def generate_task_files(task: str, directory: str | Path, *, seed: int = 0, train_size: int = 400,
                         test_size: int = 100, train_lengths: tuple[int, ...] = (2, 3),
-                        test_lengths: tuple[int, ...] = (2, 3, 4, 5, 6)) -> TaskFiles:
+                        test_lengths: tuple[int, ...] = (2, 3, 4, 5, 6), noise: str = "clean") -> TaskFiles:
     """Write a generated set for `task` to `directory` (kept when already there: same arguments, same files).
 
-    clutrr: `train_size` stories over chain lengths `train_lengths` (equal shares), `test_size` per test length.
+    clutrr: `train_size` stories over chain lengths `train_lengths` (equal shares), `test_size` per test length,
+        all with CLUTRR's `noise` type (clean, supporting, irrelevant or disconnected).
     proofwriter: theories whose deepest proof is each of `train_lengths` (train) / `test_lengths` (tests); the
         sizes count theories (each has 3 (d + 1) questions).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if noise != "clean" and task != "clutrr":
+        raise TaskInputError(f"noise={noise!r} is a CLUTRR option", hint="leave noise at 'clean' for other tasks")
     if task == "clutrr":
         from kgreason.data.clutrr import generate_clutrr, write_clutrr
 
         def write(path: Path, lengths: tuple[int, ...], size: int, offset: int) -> None:
             records = [r for i, k in enumerate(lengths)
-                       for r in generate_clutrr(size // len(lengths), k=k, seed=seed * 1000 + offset + i)]
+                       for r in generate_clutrr(size // len(lengths), k=k, seed=seed * 1000 + offset + i, noise=noise)]
             write_clutrr(records, path)
 
         suffix = ".csv"

@@ -1,0 +1,403 @@
+"""`GraphQA`: a trained model directory answers new questions, and says why.
+
+    from kgreason.pipelines import GraphQA
+
+    qa = GraphQA.from_pretrained("runs/clutrr-interaction")          # a run directory, or its model/
+    answer = qa("[Ann] is [Bob]'s mother. [Bob]'s son is [Carl]. How is [Carl] related to [Ann]?")
+    answer.label, answer.scores["grandson"], answer.evidence.top_path.text
+    answer.evidence.to_html("why.html")
+    for answer in qa.pipe(questions, batch_size=64, errors="return"):   # str or {"question", "context", ...}
+        ...                                                               # an Answer, or a QAError
+
+A question becomes the record the model's task reads in training, and goes through the task's own
+preprocessing (`kgreason.data.preprocess.tasks()[task].build`, the spaCy pipeline loaded once) and `collate`, so
+a question answered here and the same example in a `run_pipeline` evaluation give the same logits.
+
+| task | text | context | choices |
+|---|---|---|---|
+| clutrr | the story, then "How is B related to A?" (or "What/Who is B to A?"); the names bracketed or not | the story, when `text` is only the question | optional: the labels to choose among |
+| proofwriter | the theory, then the statement asked about last (or only the statement) | the theory | optional: among True / False / Unknown |
+| ecare, copa | the premise, then "What was the cause of this?" or "What happened as a result?" | the premise | required: the alternatives |
+
+The answer to "How is B related to A?" is B's relation to A (the story "[Ann] is [Bob]'s mother. [Bob]'s son is
+[Carl]." and "How is [Carl] related to [Ann]?" give "grandson"). A question that cannot be read (no question,
+people the story does not name, no theory, no choices) raises `TaskInputError` with a hint, or, in `pipe(...,
+errors="return")`, yields a `QAError` in its place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kgreason.data.batch import MULTIPLE_CHOICE_TASKS, collate
+from kgreason.data.example import KGQAExample
+from kgreason.data.preprocess import tasks
+from kgreason.kg.errors import KGError, TaskInputError
+
+from .bundle import ModelBundle, load_bundle
+from .evidence import Evidence, build_evidence, split_by_graph
+
+ERRORS = ("raise", "return")
+
+
+@dataclass
+class Answer:
+    """The answer to one question.
+
+    label: the class (clutrr, proofwriter) or the chosen choice's text (multiple choice)
+    scores: probability of every label or choice (summing to 1); evidence: what it rests on (`Evidence`)
+    id: the input's id (its position in the stream unless given); question: the text the model read
+    """
+
+    label: str
+    scores: dict[str, float]
+    evidence: Evidence
+    id: Any = None
+    question: str = ""
+    task: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: id, task, question, label, scores and the evidence (`Evidence.to_dict`)."""
+        return {"id": self.id, "task": self.task, "question": self.question, "label": self.label,
+                "scores": self.scores, "evidence": self.evidence.to_dict()}
+
+
+@dataclass
+class QAError:
+    """An input `pipe(..., errors="return")` could not answer: the message says what and what to do."""
+
+    message: str
+    input: Any
+    id: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "error": self.message, "input": self.input}
+
+
+@dataclass
+class Query:
+    """One input, normalised: `text` (question, or story/theory/premise and question), `context`, `choices`."""
+
+    text: str
+    context: str | None = None
+    choices: list[str] = field(default_factory=list)
+    id: Any = None
+
+
+class GraphQA:
+    """Answers questions with a model directory written by `run_pipeline` / `kgreason train` (see the module
+    docstring). device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
+
+    def __init__(self, bundle: ModelBundle, *, device: str | torch.device = "auto") -> None:
+        registry = tasks()
+        if bundle.task not in registry or bundle.task not in READERS:
+            raise TaskInputError(f"{bundle.directory}: GraphQA cannot answer questions of task {bundle.task!r}",
+                                 hint=f"GraphQA knows the tasks {', '.join(sorted(READERS))}")
+        self.bundle = bundle
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+        self.model = bundle.model.to(self.device).eval()
+        self._spec = registry[bundle.task]
+        if self._spec.needs_store and not (bundle.settings.store and Path(bundle.settings.store).is_dir()):
+            raise TaskInputError(f"{bundle.directory}: the model links questions to the KG store "
+                                 f"{bundle.settings.store!r}, which is not there",
+                                 hint="ingest the store again at that path, or edit 'settings.store' in bundle.json")
+        self.resources = self._spec.load(bundle.settings)  # the spaCy pipeline (and KG), loaded once
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "auto") -> GraphQA:
+        """Load a model directory (`load_bundle`: a run directory or its `model/`) and its task's spaCy pipeline."""
+        return cls(load_bundle(directory), device=device)
+
+    @property
+    def task(self) -> str:
+        return self.bundle.task
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """The class names (None: a multiple-choice model, whose answers are its choices)."""
+        return None if self.bundle.labels is None else self.bundle.labels.names
+
+    def __call__(self, text: str, choices: list[str] | None = None, context: str | None = None) -> Answer:
+        """Answer one question (see the module docstring); raises `TaskInputError` when it cannot be read."""
+        return next(self.pipe([{"question": text, "choices": choices, "context": context, "id": 0}], batch_size=1))
+
+    def pipe(self, inputs: Iterable[str | dict[str, Any]], *, batch_size: int = 32,
+             errors: str = "raise") -> Iterator[Answer | QAError]:
+        """Stream one `Answer` per input, in order, `batch_size` at a time through preprocessing and the model.
+
+        inputs: strings, or dicts with "question" (or "text") and optional "context", "choices", "id" (other
+            keys are ignored); errors: "raise" (`TaskInputError`) or "return" (a `QAError` in the input's place)
+        """
+        if errors not in ERRORS:
+            raise ValueError(f"errors must be one of {ERRORS}, not {errors!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        stream = enumerate(inputs)
+        while chunk := list(islice(stream, batch_size)):
+            prepared = self.prepare([item for _, item in chunk], ids=[index for index, _ in chunk], errors=errors)
+            answers = iter(self.predict([p for p in prepared if isinstance(p, KGQAExample)]))
+            yield from (p if isinstance(p, QAError) else next(answers) for p in prepared)
+
+    def prepare(self, inputs: list[str | dict[str, Any]], *, ids: list[Any] | None = None,
+                errors: str = "raise") -> list[KGQAExample | QAError]:
+        """The model's examples of `inputs` (preprocessing only: one `nlp.pipe` pass for them all); with
+        errors="return" a `QAError` stands for each input that cannot be read. ids: default positions."""
+        ids = list(range(len(inputs))) if ids is None else ids
+        out: list[KGQAExample | QAError | None] = [None] * len(inputs)
+        records: dict[int, tuple[Query, Any]] = {}
+        for i, (item, default_id) in enumerate(zip(inputs, ids)):
+            try:
+                query = _query(item, default_id)
+                records[i] = (query, READERS[self.task](query, self.task))
+            except (KGError, ValueError) as err:
+                out[i] = _failed(err, item, default_id, errors)
+        for i, example in self._build(records, inputs, errors).items():
+            query = records[i][0]
+            try:
+                out[i] = _checked(example, query, self.labels)
+            except (KGError, ValueError) as err:
+                out[i] = _failed(err, inputs[i], query.id, errors)
+        return out  # type: ignore[return-value]
+
+    def _build(self, records: dict[int, tuple[Query, Any]], inputs: list, errors: str) -> dict[int, KGQAExample | QAError]:
+        """The task's own `build` over all records at once; if it fails, record by record to find the bad one."""
+        settings = self.bundle.settings
+        order = list(records)
+        try:
+            return dict(zip(order, self._spec.build([records[i][1] for i in order], self.resources, settings)))
+        except (KGError, ValueError):
+            if len(order) == 1:
+                raise
+        built: dict[int, KGQAExample | QAError] = {}
+        for i in order:
+            try:
+                built[i] = self._spec.build([records[i][1]], self.resources, settings)[0]
+            except (KGError, ValueError) as err:
+                built[i] = _failed(err, inputs[i], records[i][0].id, errors)
+        return built
+
+    @torch.inference_mode()
+    def predict(self, examples: list[KGQAExample]) -> list[Answer]:
+        """Answers of examples made by `prepare` (one forward pass; multiple-choice examples grouped by their
+        number of choices)."""
+        groups: dict[int, list[int]] = {}
+        for i, example in enumerate(examples):
+            groups.setdefault(len(example.choices) if self.labels is None else 0, []).append(i)
+        answers: list[Answer | None] = [None] * len(examples)
+        for members in groups.values():
+            for i, answer in zip(members, self._forward([examples[i] for i in members])):
+                answers[i] = answer
+        return answers  # type: ignore[return-value]
+
+    def _forward(self, examples: list[KGQAExample]) -> list[Answer]:
+        bundle = self.bundle
+        batch = collate(examples, tokenizer=bundle.tokenizer, relations=bundle.relations, labels=bundle.labels,
+                        max_length=bundle.max_length)
+        output = self.model(batch.to(self.device))
+        probabilities = output.logits.float().softmax(-1).cpu().numpy()
+        copies = batch.num_choices or 1
+        edges = split_by_graph(batch, output.edge_importance) if output.edge_importance is not None else None
+        nodes = split_by_graph(batch, output.node_importance, per="node") if output.node_importance is not None else None
+        answers = []
+        for b, (example, row) in enumerate(zip(examples, probabilities)):
+            names = list(example.choices) if self.labels is None else list(self.labels)
+            allowed = example.meta.get("answer_choices") or names
+            kept = np.array([row[names.index(name)] for name in allowed], dtype=np.float64)
+            kept = kept / kept.sum()
+            choice = int(kept.argmax())
+            graph = b * copies + (names.index(allowed[choice]) if copies > 1 else 0)
+            scores = {name: round(float(p), 6) for name, p in zip(allowed, kept)}
+            evidence = build_evidence(
+                example, edge_importance=None if edges is None else edges[graph],
+                node_importance=None if nodes is None else nodes[graph], node_names=self._node_names(example),
+                relation_names=self._relation_names(), choice=choice if copies > 1 else None,
+                answer=allowed[choice], scores=scores,
+            )
+            answers.append(Answer(allowed[choice], scores, evidence, id=example.meta.get("id"),
+                                  question=example.meta.get("question", example.text), task=self.task))
+        return answers
+
+    def _node_names(self, example: KGQAExample) -> list[str] | None:
+        """Background-KG nodes by their labels (text graphs name their own)."""
+        if example.meta.get("graph") == "text":
+            return None
+        kg = self.resources[1]
+        return [kg.label(int(n)) for n in example.node_ids.tolist()]
+
+    def _relation_names(self) -> list[str] | None:
+        if self.bundle.relations.kind == "text":
+            return None
+        from kgreason.kg.terms import local_name
+
+        return [local_name(name) for name in self.bundle.relations.names]
+
+
+# --- inputs --------------------------------------------------------------------------------------------------
+
+
+def _query(item: str | dict[str, Any], default_id: Any) -> Query:
+    """One input as a `Query` (TaskInputError for a wrong shape)."""
+    if isinstance(item, str):
+        return Query(item, id=default_id)
+    if not isinstance(item, dict):
+        raise TaskInputError(f"an input is a {type(item).__name__}, not a question",
+                             hint='pass strings, or dicts like {"question": "...", "context": "...", "choices": [...]}')
+    text = item.get("question", item.get("text"))
+    if not isinstance(text, str):
+        raise TaskInputError("the input has no 'question' (or 'text') string", hint='give it as {"question": "..."}')
+    context = item.get("context")
+    if context is not None and not isinstance(context, str):
+        raise TaskInputError("'context' is not a string", hint="pass the story, theory or premise as one string")
+    choices = item.get("choices") or []
+    if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
+        raise TaskInputError("'choices' is not a list of strings", hint='pass e.g. "choices": ["It rained.", "It was sunny."]')
+    return Query(text, context, list(choices), item.get("id", default_id))
+
+
+def _failed(err: Exception, item: Any, id: Any, errors: str) -> QAError:
+    if errors == "raise":
+        raise err
+    return QAError(str(err), item, id)
+
+
+def _joined(*parts: str | None) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+_NAME = r"\[?\s*(?P<{}>[^\[\]?.!,;:]+?)\s*\]?"
+_CLUTRR_QUESTIONS = tuple(re.compile(pattern.format(b=_NAME.format("b"), a=_NAME.format("a")), re.IGNORECASE) for pattern in (
+    r"(?:^|(?<=\s))how\s+is\s+{b}\s+related\s+to\s+{a}\s*\??\s*$",
+    r"(?:^|(?<=\s))(?:what|who)\s+is\s+{b}\s+(?:to|for|of)\s+{a}\s*\??\s*$",
+))  # fmt: skip
+
+
+@dataclass
+class ClutrrQuestion:
+    """The fields of a `ClutrrRecord` the clutrr task's `build` reads (a question has no gold)."""
+
+    id: str
+    story: str
+    query: tuple[str, str]
+    target: str = ""
+    task_name: str = ""
+    k: int | None = None
+    noise: str | None = None
+
+
+def clutrr_question(query: Query, task: str = "clutrr") -> ClutrrQuestion:
+    """The story and the query (A, B) of "story ... How is B related to A?" (see the module docstring)."""
+    text = query.text.strip()
+    for pattern in _CLUTRR_QUESTIONS:
+        match = pattern.search(text)
+        if match:
+            break
+    else:
+        raise TaskInputError(f"no question found in {text[-80:]!r}",
+                             hint='end the text with a question like "How is [Carl] related to [Ann]?" '
+                                  '(the story before it, or passed as context=)')
+    story = _joined(query.context, text[: match.start()])
+    if not story:
+        raise TaskInputError("the question comes without a story", hint="write the story before the question, or pass it as context=")
+    return ClutrrQuestion(id=str(query.id), story=story, query=(match["a"].strip(), match["b"].strip()))
+
+
+_LAST_SENTENCE = re.compile(r"(?:^|(?<=[.!?])\s+)(?P<last>[^.!?]+[.!?]?)\s*$")
+
+
+def proofwriter_question(query: Query, task: str = "proofwriter"):
+    """A `ProofWriterRecord` of "theory ... statement" (statement last), or of context=theory, text=statement."""
+    from kgreason.data.proofwriter import ANSWERS, QUESTION_PREFIX, ProofWriterRecord
+
+    text = query.text.strip()
+    if query.context is not None:
+        theory, statement = query.context.strip(), text.removeprefix(QUESTION_PREFIX.strip()).strip()
+    elif QUESTION_PREFIX.strip() in text:
+        theory, _, statement = (part.strip() for part in text.rpartition(QUESTION_PREFIX.strip()))
+    else:
+        match = _LAST_SENTENCE.search(text)
+        statement = match["last"].strip() if match else text
+        theory = text[: len(text) - len(statement)].strip() if match else ""
+    if not statement:
+        raise TaskInputError("no statement to judge", hint="end the text with the statement, e.g. 'The cat is round.'")
+    if not theory:
+        raise TaskInputError(f"no theory to judge {statement!r} against",
+                             hint="write the facts and rules before the statement, or pass them as context=")
+    return ProofWriterRecord(id=str(query.id), context=theory, statement=statement, label=-1, choices=ANSWERS)
+
+
+_ASK_FOR = (("cause", re.compile(r"\b(?:cause|why|because)\b", re.I)),
+            ("effect", re.compile(r"\b(?:effect|result|happened|then|consequence)\b", re.I)))
+
+
+def causal_question(query: Query, task: str):
+    """A `CausalRecord` of "premise. What was the cause of this?" (or "... What happened as a result?") and choices."""
+    from kgreason.data.causal import CausalRecord
+
+    if len(query.choices) < 2:
+        raise TaskInputError(f"a {task} question needs at least two choices, got {len(query.choices)}",
+                             hint='pass choices=["...", "..."] (--choice twice on the command line)')
+    text = query.text.strip()
+    question = _LAST_SENTENCE.search(text) if text.endswith("?") else None
+    asked = question["last"] if question else ""
+    ask_for = next((kind for kind, words in _ASK_FOR if words.search(asked)), None)
+    if ask_for is None:
+        raise TaskInputError(f"cannot tell whether {text[-80:]!r} asks for a cause or an effect",
+                             hint='end it with "What was the cause of this?" or "What happened as a result?"')
+    premise = _joined(query.context, text[: len(text) - len(asked)])
+    if not premise:
+        raise TaskInputError("the question has no premise", hint="write the premise before the question, or pass it as context=")
+    source = "question.jsonl" if task == "ecare" else "question.xml"  # the task's build names the task by it
+    return CausalRecord(id=str(query.id), premise=premise, ask_for=ask_for, choices=tuple(query.choices), label=-1,
+                        source=source, line=0)
+
+
+READERS = {"clutrr": clutrr_question, "proofwriter": proofwriter_question, "ecare": causal_question,
+           "copa": causal_question}  # task -> (Query, task) -> the record its `build` reads
+
+
+def _checked(example: KGQAExample, query: Query, labels: tuple[str, ...] | None) -> KGQAExample:
+    """The example, checked to be answerable, with the question's id, text and allowed labels in its meta."""
+    meta = example.meta
+    meta["id"], meta["question"] = query.id, _joined(query.context, query.text)
+    if meta.get("task") == "clutrr":
+        _resolve_people(example)
+    if labels is not None and query.choices:
+        unknown = [c for c in query.choices if c not in labels]
+        if unknown:
+            raise TaskInputError(f"choices {unknown} are not labels of this {meta.get('task')} model",
+                                 hint=f"choose among {', '.join(labels)}")
+        meta["answer_choices"] = list(dict.fromkeys(query.choices))
+    if meta.get("task") in MULTIPLE_CHOICE_TASKS and "no_linked_entity" in meta.get("flags", ()):
+        meta["flags"] = list(meta["flags"])  # answered from the text alone, like in training
+    return example
+
+
+def _resolve_people(example: KGQAExample) -> None:
+    """Both query people are story nodes (matched exactly, else ignoring case), or a TaskInputError."""
+    meta = example.meta
+    people = meta.get("nodes", [])
+    if not people:
+        raise TaskInputError("the story names nobody", hint="put the people's names in [brackets]: "
+                             "\"[Ann] is [Bob]'s mother.\"")
+    lowered = {}
+    for i, name in enumerate(people):
+        lowered.setdefault(name.lower(), i)
+    for slot, (name, index) in enumerate(zip(meta["query"], meta["query_node_index"])):
+        if index < 0:
+            index = lowered.get(name.lower(), -1)
+            if index < 0:
+                raise TaskInputError(f"the question asks about {name!r}, whom the story does not name "
+                                     f"(it names {', '.join(people)})",
+                                     hint="ask about two people of the story, spelled as the story spells them")
+            meta["query"][slot], meta["query_node_index"][slot] = people[index], index
+    if meta["query_node_index"][0] == meta["query_node_index"][1]:
+        raise TaskInputError(f"the question asks how {meta['query'][0]} is related to themself",
+                             hint="ask about two different people")
