@@ -1,1 +1,24 @@
-"""What users call: the command line (`kgreason`), the demo, and (later) run_pipeline, GraphQA and batch predict."""
+"""What users call: the command line (`kgreason`), `run_pipeline`, `GraphQA` and the demo.
+
+`from kgreason.pipelines import GraphQA` imports the QA module (and torch) on first use only, so importing the
+package (the CLI does) stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .evidence import Evidence
+    from .qa import Answer, GraphQA, QAError
+
+_LAZY = {"GraphQA": "qa", "Answer": "qa", "QAError": "qa", "Evidence": "evidence"}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -196,11 +196,15 @@ def _print_reports(reports: dict, *, title: str) -> None:
     groups = {(group, value) for report in reports.values() for group, values in report["groups"].items()
               for value in values if len(values) > 1}
     columns = sorted(groups, key=lambda gv: (gv[0], (0, int(gv[1])) if gv[1].isdigit() else (1, gv[1])))
+    gold = any("top_path_is_gold" in report for report in reports.values())
     table = Table(title=title)
-    for name in ("file", "n", "accuracy", *(f"{group}={value}" for group, value in columns)):
+    for name in ("file", "n", "accuracy", *(f"{group}={value}" for group, value in columns),
+                 *(["top path = gold chain"] if gold else [])):
         table.add_column(name, justify="left" if name == "file" else "right")
     for name, report in reports.items():
         cells = [f"{report['groups'][g][v]['accuracy']:.3f}" if v in report["groups"].get(g, {}) else "" for g, v in columns]
+        if gold:
+            cells.append(f"{report['top_path_is_gold']:.3f}" if "top_path_is_gold" in report else "")
         table.add_row(name, str(report["n"]), f"{report['accuracy']:.3f}", *cells)
     Console().print(table)
 
@@ -333,6 +337,55 @@ def predict(model_dir, input_path, output, batch_size, engine, workers, device, 
                          ("examples / s", f"{summary.examples_per_second:,.1f}")]:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     Console().print(table)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Model directory (a `run_pipeline` / `kgreason train` run directory, or its model/).")
+@click.option("--choice", "choices", multiple=True, help="An answer choice; repeat it. Multiple-choice models (ecare, copa) need them; classification models then choose among these labels only.")
+@click.option("--context", default=None, help="The story, theory or premise, when QUESTION holds only the question.")
+@click.option("--paths", "max_paths", type=click.IntRange(min=1), default=3, show_default=True, help="Evidence paths to show.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False), help="Also write the evidence as a self-contained HTML page.")
+@click.option("--png", "png_path", default=None, type=click.Path(dir_okay=False), help="Also draw the evidence subgraph to a PNG file.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer with its evidence as JSON.")
+def explain(question, model_dir, choices, context, max_paths, html_path, png_path, device, as_json) -> None:
+    """Answer QUESTION with a trained model and show why: the scores, the linked mentions and the
+    graph paths the model weighted most (see docs/qa.md for what a question looks like per task).
+
+    Example:
+
+        kgreason explain --model runs/clutrr-interaction "[Ann] is [Bob]'s mother. [Bob]'s son is [Carl]. How is [Carl] related to [Ann]?"
+    """
+    from kgreason.pipelines.qa import GraphQA
+
+    answer = GraphQA.from_pretrained(model_dir, device=device)(question, choices=list(choices) or None, context=context)
+    evidence = answer.evidence
+    written = [("html", evidence.to_html(html_path)) if html_path else None, ("png", evidence.plot(png_path)) if png_path else None]
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]answer:[/] {answer.label}  ({answer.scores[answer.label]:.3f})", highlight=False)
+    scores = Table("answer", "probability", title="scores")
+    for name, score in sorted(answer.scores.items(), key=lambda item: -item[1])[:10]:
+        scores.add_row(name, f"{score:.3f}")
+    console.print(scores)
+    ranking = "weighted by the model's edge importances" if evidence.weighted else "not weighted: the model reads no graph"
+    paths = Table("#", "path", "weight", "sentences", title=f"evidence paths ({ranking})")
+    for i, path in enumerate(evidence.paths[:max_paths], 1):
+        paths.add_row(str(i), path.text, "-" if path.weight is None else f"{path.weight:.3f}",
+                      " ".join(dict.fromkeys(s for s in path.sentences if s)))
+    console.print(paths if evidence.paths else "no path joins the nodes asked about", highlight=False)
+    mentions = Table("text", "characters", "node", "found by", title="linked mentions")
+    for mention in evidence.mentions:
+        mentions.add_row(mention.text, f"{mention.part} {mention.start}-{mention.end}", mention.name, mention.how)
+    console.print(mentions)
+    for kind, path in filter(None, written):
+        console.print(f"{kind}: {path}", highlight=False)
 
 
 @main.command()

@@ -29,6 +29,9 @@ def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 600, test_size
 
     from .plots import accuracy_by_group, plot_accuracy_by_group
 
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # one bar per weight load would bury the demo's output
     console = Console()
     out = Path(out)
     console.rule("1. generated kinship stories")
@@ -38,7 +41,7 @@ def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 600, test_size
 
     reports = {}
     for fusion in MODELS:
-        console.rule(f"2. train {fusion} ({epochs} epochs, same encoder, data and budget)")
+        console.rule(f"2. train {fusion} ({epochs} epoch{'s' if epochs > 1 else ''}, same encoder, data and budget)")
         result = run_pipeline(
             "clutrr", out / "data", out=out / fusion, fusion=fusion, graph_encoder="composition",
             cache_dir=out / "cache", workers=1, progress=console.is_terminal,
@@ -80,5 +83,6 @@ def _answer(model_dir: Path, console: Console) -> dict[str, Any]:
     console.print(f"Q: {QUESTION}")
     console.print(f"A: [bold]{answer.label}[/] (p = {answer.scores[answer.label]:.2f})")
     for path in answer.evidence.paths[:3]:
-        console.print(f"   evidence: {path}")
+        weight = "" if path.weight is None else f" (weight {path.weight:.2f})"
+        console.print(f"   evidence: {path.text}{weight}", highlight=False)
     return answer.to_dict()

@@ -24,8 +24,10 @@ TASK_GROUPS: dict[str, tuple[str, ...]] = {"clutrr": ("k", "noise"), "proofwrite
 
 @torch.no_grad()
 def predict_loader(model: nn.Module, loader: DataLoader, *, device: torch.device | str = "cpu",
-                   autocast: Callable[[], Any] = nullcontext) -> tuple[list[dict[str, Any]], float | None]:
-    """One {"prediction", "label", "scores", "meta"} per example (scores: softmax over classes or choices),
+                   autocast: Callable[[], Any] = nullcontext,
+                   edge_importance: bool = False) -> tuple[list[dict[str, Any]], float | None]:
+    """One {"prediction", "label", "scores", "meta"} per example (scores: softmax over classes or choices; with
+    `edge_importance`, also "edge_importance": float [E] of the example's graph, None for a model without one),
     and the mean loss over the examples with a known label (None without any)."""
     model.eval()
     loss_sum, known, predictions = 0.0, 0, []
@@ -40,8 +42,16 @@ def predict_loader(model: nn.Module, loader: DataLoader, *, device: torch.device
             known += count
         scores = output.logits.float().softmax(-1)
         metas = batch.meta or [{} for _ in range(len(labels))]
-        predictions += [{"prediction": int(row.argmax()), "label": label, "scores": row.tolist(), "meta": meta}
-                        for row, label, meta in zip(scores, labels.tolist(), metas)]
+        rows = [{"prediction": int(row.argmax()), "label": label, "scores": row.tolist(), "meta": meta}
+                for row, label, meta in zip(scores, labels.tolist(), metas)]
+        if edge_importance and batch.num_choices is None:
+            from .evidence import split_by_graph
+
+            importances = ([None] * len(rows) if output.edge_importance is None
+                           else split_by_graph(batch, output.edge_importance))
+            for row, importance in zip(rows, importances):
+                row["edge_importance"] = importance
+        predictions += rows
     return predictions, (loss_sum / known if known else None)
 
 

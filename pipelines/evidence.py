@@ -12,7 +12,8 @@ Which paths (`endpoint_pairs`): CLUTRR from the first person of the query to the
 to A?", from A to B, the way the gold chain runs); ProofWriter between the theory's nodes that the statement
 names; background-KG questions from the question's entities to the chosen choice's; any other example between
 its mentioned nodes. A path is simple (no node twice), at most `max_length` edges (default 10 in text graphs,
-4 in KG subgraphs), and may follow an edge backwards: `Ann ←mother— Bob` reads "Ann is Bob's mother" (an edge (A, rel, B) says "B is A's rel").
+4 in KG subgraphs), and may follow an edge backwards: `Ann ←mother— Bob` reads "Ann is Bob's mother" (an edge
+(A, rel, B) says "B is A's rel").
 
 Ranking: a path's weight is the geometric mean of its edges' importances (`ModelOutput.edge_importance`: each
 edge's share of the messages arriving at its target, in [0, 1]), so long and short paths compare fairly;
@@ -26,6 +27,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -135,13 +137,14 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: plain lists, strings and numbers."""
+        importance = self.node_importance or [None] * len(self.nodes)
         return {
             "text": self.text, "answer": self.answer, "scores": self.scores, "weighted": self.weighted,
             "ranking": self.ranking, "mentions": [asdict(m) for m in self.mentions],
             "endpoints": [list(pair) for pair in self.endpoints], "paths": [p.to_dict() for p in self.paths],
             "subgraph": {
-                "nodes": [{"name": name, "type": kind, "importance": None if self.node_importance is None
-                           else self.node_importance[i]} for i, (name, kind) in enumerate(zip(self.nodes, self.node_types))],
+                "nodes": [{"name": name, "type": kind, "importance": value}
+                          for name, kind, value in zip(self.nodes, self.node_types, importance)],
                 "edges": [asdict(edge) for edge in self.edges],
             },
         }
@@ -158,7 +161,7 @@ class Evidence:
 
         buffer = io.StringIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "kgreason"}):
-            self._figure().savefig(buffer, format="svg")
+            self._figure().savefig(buffer, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type")))
         return buffer.getvalue()
 
     def to_html(self, path: str | Path) -> Path:
@@ -214,8 +217,9 @@ def _draw(ax, evidence: Evidence, top: WeightedPath | None) -> None:
     nx.draw_networkx_edges(graph, position, edgelist=edges, ax=ax, width=widths, connectionstyle=style,
                            edge_color=["#c0392b" if key in path_edges else "#888888" for key in edges],
                            arrowsize=14, node_size=900)
-    nx.draw_networkx_edge_labels(graph, position, {key: ", ".join(dict.fromkeys(names)) for key, names in labels.items()},
-                                 ax=ax, font_size=7, connectionstyle=style, bbox={"alpha": 0.0})
+    edge_labels = {key: ", ".join(dict.fromkeys(names)) for key, names in labels.items()}
+    nx.draw_networkx_edge_labels(graph, position, edge_labels, ax=ax, font_size=7, connectionstyle=style,
+                                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 0.5})
 
 
 def _page(evidence: Evidence, svg: str) -> str:
@@ -241,7 +245,8 @@ def _page(evidence: Evidence, svg: str) -> str:
         f"<h2>Paths</h2><p>between {e(', '.join(f'{a} → {b}' for a, b in evidence.endpoints) or 'nothing')}; "
         f"ranked by {e(evidence.ranking)}</p>",
         table(["#", "path", "weight", "sentences"],
-              [(i + 1, p.text, p.weight, " | ".join(dict.fromkeys(s for s in p.sentences if s))) for i, p in enumerate(evidence.paths)]),
+              [(i + 1, p.text, p.weight, " | ".join(dict.fromkeys(s for s in p.sentences if s)))
+               for i, p in enumerate(evidence.paths)]),
         "<h2>Linked mentions</h2>",
         table(["text", "where", "characters", "node", "score", "found by"],
               [(m.text, m.part, f"{m.start}–{m.end}", m.name, m.score, m.how) for m in evidence.mentions]),
@@ -300,7 +305,7 @@ def build_evidence(
         mentions=_mentions(example, names),
         nodes=names,
         node_types=node_types,
-        node_importance=None if node_importance is None else [round(float(v), 6) for v in np.asarray(node_importance).reshape(-1)],
+        node_importance=None if node_importance is None else np.round(np.asarray(node_importance, float), 6).tolist(),
         edges=edges,
         endpoints=[(names[a], names[b]) for a, b in pairs],
         paths=paths,
@@ -312,7 +317,8 @@ def build_evidence(
 
 
 def top_path(example: KGQAExample, edge_importance: np.ndarray | None, *, max_length: int | None = None,
-             node_names: Sequence[str] | None = None, relation_names: Sequence[str] | None = None) -> WeightedPath | None:
+             node_names: Sequence[str] | None = None,
+             relation_names: Sequence[str] | None = None) -> WeightedPath | None:
     """The best path of `example` (CLUTRR: between its query people) by `edge_importance` (float [E]), or None."""
     names = _node_names(example, node_names)
     imp = None if edge_importance is None else np.asarray(edge_importance, dtype=np.float64).reshape(-1)
@@ -350,11 +356,12 @@ def endpoint_pairs(example: KGQAExample, *, names: Sequence[str] | None = None,
     if "choice_node_index" in meta:
         question = list(dict.fromkeys(meta.get("question_node_index", [])))
         choices = meta["choice_node_index"]
-        targets = choices[choice] if choice is not None and 0 <= choice < len(choices) else [n for c in choices for n in c]
+        chosen = choice is not None and 0 <= choice < len(choices)
+        targets = choices[choice] if chosen else [n for c in choices for n in c]
         return [(a, b) for a in question for b in dict.fromkeys(targets) if a != b][:MAX_PAIRS]
     names = _node_names(example, names)
     if meta.get("statement"):
-        named = _named_in(meta["statement"], names, [t for t in meta.get("node_types", [])])
+        named = _named_in(meta["statement"], names, meta.get("node_types", []))
     else:
         named = list(dict.fromkeys(example.mention_node_index.tolist()))
     return [(a, b) for i, a in enumerate(named) for b in named[i + 1:]][:MAX_PAIRS]
@@ -362,8 +369,6 @@ def endpoint_pairs(example: KGQAExample, *, names: Sequence[str] | None = None,
 
 def _named_in(statement: str, names: Sequence[str], types: Sequence[str]) -> list[int]:
     """Nodes whose name the statement contains as whole words, in the order it names them (rule nodes left out)."""
-    import re
-
     found = []
     for i, name in enumerate(names):
         if i < len(types) and types[i] == "rule":
@@ -386,7 +391,7 @@ def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Se
     if max_length is None:
         max_length = MAX_LENGTH if example.meta.get("graph") == "text" else MAX_KG_LENGTH
     adjacency = _adjacency(example, importance, relations)
-    found: list[tuple[tuple, WeightedPath]] = []
+    found: list[tuple[tuple, float | None, list[int], list[tuple[int, bool]]]] = []
     for source, target in pairs:
         for nodes, hops in _simple_paths(adjacency, source, target, max_length=max_length):
             edges = [edge for edge, _ in hops]
@@ -396,12 +401,12 @@ def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Se
             else:
                 weight = math.prod(max(float(importance[e]), 0.0) for e in edges) ** (1 / len(edges))
                 key = (-round(weight, 9), len(edges), nodes)
-            found.append((key, WeightedPath(
-                nodes=nodes, names=[names[n] for n in nodes], edges=edges, relations=[relations[e] for e in edges],
-                forward=[forward for _, forward in hops], weight=None if weight is None else round(weight, 6),
-                sentences=[sentences[e] for e in edges])))
+            found.append((key, weight, nodes, hops))
     found.sort(key=lambda item: item[0])
-    return [path for _, path in found[:limit]]
+    return [WeightedPath(nodes=nodes, names=[names[n] for n in nodes], edges=[e for e, _ in hops],
+                         relations=[relations[e] for e, _ in hops], forward=[forward for _, forward in hops],
+                         weight=None if weight is None else round(weight, 6), sentences=[sentences[e] for e, _ in hops])
+            for _, weight, nodes, hops in found[:limit]]
 
 
 def _adjacency(example: KGQAExample, importance: np.ndarray | None,

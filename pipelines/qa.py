@@ -13,11 +13,12 @@ A question becomes the record the model's task reads in training, and goes throu
 preprocessing (`kgreason.data.preprocess.tasks()[task].build`, the spaCy pipeline loaded once) and `collate`, so
 a question answered here and the same example in a `run_pipeline` evaluation give the same logits.
 
-| task | text | context | choices |
-|---|---|---|---|
-| clutrr | the story, then "How is B related to A?" (or "What/Who is B to A?"); the names bracketed or not | the story, when `text` is only the question | optional: the labels to choose among |
-| proofwriter | the theory, then the statement asked about last (or only the statement) | the theory | optional: among True / False / Unknown |
-| ecare, copa | the premise, then "What was the cause of this?" or "What happened as a result?" | the premise | required: the alternatives |
+- clutrr: text = the story, then "How is B related to A?" (or "What/Who is B to A?"), names bracketed or
+  not; context = the story, when text is only the question; choices (optional): the labels to choose among;
+- proofwriter: text = the theory, then the statement to judge, last (or only the statement); context = the
+  theory; choices (optional): among True / False / Unknown;
+- ecare, copa: text = the premise, then "What was the cause of this?" or "What happened as a result?";
+  context = the premise; choices (required): the alternatives.
 
 The answer to "How is B related to A?" is B's relation to A (the story "[Ann] is [Bob]'s mother. [Bob]'s son is
 [Carl]." and "How is [Carl] related to [Ann]?" give "grandson"). A question that cannot be read (no question,
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgreason.data.batch import MULTIPLE_CHOICE_TASKS, collate
+from kgreason.data.batch import collate
 from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import tasks
 from kgreason.kg.errors import KGError, TaskInputError
@@ -102,7 +103,9 @@ class GraphQA:
             raise TaskInputError(f"{bundle.directory}: GraphQA cannot answer questions of task {bundle.task!r}",
                                  hint=f"GraphQA knows the tasks {', '.join(sorted(READERS))}")
         self.bundle = bundle
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
         self.model = bundle.model.to(self.device).eval()
         self._spec = registry[bundle.task]
         if self._spec.needs_store and not (bundle.settings.store and Path(bundle.settings.store).is_dir()):
@@ -110,6 +113,11 @@ class GraphQA:
                                  f"{bundle.settings.store!r}, which is not there",
                                  hint="ingest the store again at that path, or edit 'settings.store' in bundle.json")
         self.resources = self._spec.load(bundle.settings)  # the spaCy pipeline (and KG), loaded once
+        self._relation_names = None
+        if bundle.relations.kind == "kg":
+            from kgreason.kg.terms import local_name
+
+            self._relation_names = [local_name(name) for name in bundle.relations.names]
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "auto") -> GraphQA:
@@ -167,15 +175,17 @@ class GraphQA:
                 out[i] = _failed(err, inputs[i], query.id, errors)
         return out  # type: ignore[return-value]
 
-    def _build(self, records: dict[int, tuple[Query, Any]], inputs: list, errors: str) -> dict[int, KGQAExample | QAError]:
+    def _build(self, records: dict[int, tuple[Query, Any]], inputs: list,
+               errors: str) -> dict[int, KGQAExample | QAError]:
         """The task's own `build` over all records at once; if it fails, record by record to find the bad one."""
         settings = self.bundle.settings
         order = list(records)
+        if not order:
+            return {}
         try:
             return dict(zip(order, self._spec.build([records[i][1] for i in order], self.resources, settings)))
         except (KGError, ValueError):
-            if len(order) == 1:
-                raise
+            pass
         built: dict[int, KGQAExample | QAError] = {}
         for i in order:
             try:
@@ -204,8 +214,11 @@ class GraphQA:
         output = self.model(batch.to(self.device))
         probabilities = output.logits.float().softmax(-1).cpu().numpy()
         copies = batch.num_choices or 1
-        edges = split_by_graph(batch, output.edge_importance) if output.edge_importance is not None else None
-        nodes = split_by_graph(batch, output.node_importance, per="node") if output.node_importance is not None else None
+        edges = nodes = None
+        if output.edge_importance is not None:
+            edges = split_by_graph(batch, output.edge_importance)
+        if output.node_importance is not None:
+            nodes = split_by_graph(batch, output.node_importance, per="node")
         answers = []
         for b, (example, row) in enumerate(zip(examples, probabilities)):
             names = list(example.choices) if self.labels is None else list(self.labels)
@@ -218,7 +231,7 @@ class GraphQA:
             evidence = build_evidence(
                 example, edge_importance=None if edges is None else edges[graph],
                 node_importance=None if nodes is None else nodes[graph], node_names=self._node_names(example),
-                relation_names=self._relation_names(), choice=choice if copies > 1 else None,
+                relation_names=self._relation_names, choice=choice if copies > 1 else None,
                 answer=allowed[choice], scores=scores,
             )
             answers.append(Answer(allowed[choice], scores, evidence, id=example.meta.get("id"),
@@ -231,13 +244,6 @@ class GraphQA:
             return None
         kg = self.resources[1]
         return [kg.label(int(n)) for n in example.node_ids.tolist()]
-
-    def _relation_names(self) -> list[str] | None:
-        if self.bundle.relations.kind == "text":
-            return None
-        from kgreason.kg.terms import local_name
-
-        return [local_name(name) for name in self.bundle.relations.names]
 
 
 # --- inputs --------------------------------------------------------------------------------------------------
@@ -258,7 +264,8 @@ def _query(item: str | dict[str, Any], default_id: Any) -> Query:
         raise TaskInputError("'context' is not a string", hint="pass the story, theory or premise as one string")
     choices = item.get("choices") or []
     if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
-        raise TaskInputError("'choices' is not a list of strings", hint='pass e.g. "choices": ["It rained.", "It was sunny."]')
+        raise TaskInputError("'choices' is not a list of strings",
+                             hint='pass e.g. "choices": ["It rained.", "It was sunny."]')
     return Query(text, context, list(choices), item.get("id", default_id))
 
 
@@ -273,10 +280,12 @@ def _joined(*parts: str | None) -> str:
 
 
 _NAME = r"\[?\s*(?P<{}>[^\[\]?.!,;:]+?)\s*\]?"
-_CLUTRR_QUESTIONS = tuple(re.compile(pattern.format(b=_NAME.format("b"), a=_NAME.format("a")), re.IGNORECASE) for pattern in (
-    r"(?:^|(?<=\s))how\s+is\s+{b}\s+related\s+to\s+{a}\s*\??\s*$",
-    r"(?:^|(?<=\s))(?:what|who)\s+is\s+{b}\s+(?:to|for|of)\s+{a}\s*\??\s*$",
-))  # fmt: skip
+_CLUTRR_QUESTIONS = tuple(
+    re.compile(pattern.format(b=_NAME.format("b"), a=_NAME.format("a")), re.IGNORECASE) for pattern in (
+        r"(?:^|(?<=\s))how\s+is\s+{b}\s+related\s+to\s+{a}\s*\??\s*$",
+        r"(?:^|(?<=\s))(?:what|who)\s+is\s+{b}\s+(?:to|for|of)\s+{a}\s*\??\s*$",
+    )
+)  # fmt: skip
 
 
 @dataclass
@@ -305,7 +314,8 @@ def clutrr_question(query: Query, task: str = "clutrr") -> ClutrrQuestion:
                                   '(the story before it, or passed as context=)')
     story = _joined(query.context, text[: match.start()])
     if not story:
-        raise TaskInputError("the question comes without a story", hint="write the story before the question, or pass it as context=")
+        raise TaskInputError("the question comes without a story",
+                             hint="write the story before the question, or pass it as context=")
     return ClutrrQuestion(id=str(query.id), story=story, query=(match["a"].strip(), match["b"].strip()))
 
 
@@ -353,7 +363,8 @@ def causal_question(query: Query, task: str):
                              hint='end it with "What was the cause of this?" or "What happened as a result?"')
     premise = _joined(query.context, text[: len(text) - len(asked)])
     if not premise:
-        raise TaskInputError("the question has no premise", hint="write the premise before the question, or pass it as context=")
+        raise TaskInputError("the question has no premise",
+                             hint="write the premise before the question, or pass it as context=")
     source = "question.jsonl" if task == "ecare" else "question.xml"  # the task's build names the task by it
     return CausalRecord(id=str(query.id), premise=premise, ask_for=ask_for, choices=tuple(query.choices), label=-1,
                         source=source, line=0)
@@ -375,8 +386,6 @@ def _checked(example: KGQAExample, query: Query, labels: tuple[str, ...] | None)
             raise TaskInputError(f"choices {unknown} are not labels of this {meta.get('task')} model",
                                  hint=f"choose among {', '.join(labels)}")
         meta["answer_choices"] = list(dict.fromkeys(query.choices))
-    if meta.get("task") in MULTIPLE_CHOICE_TASKS and "no_linked_entity" in meta.get("flags", ()):
-        meta["flags"] = list(meta["flags"])  # answered from the text alone, like in training
     return example
 
 
@@ -398,6 +407,7 @@ def _resolve_people(example: KGQAExample) -> None:
                                      f"(it names {', '.join(people)})",
                                      hint="ask about two people of the story, spelled as the story spells them")
             meta["query"][slot], meta["query_node_index"][slot] = people[index], index
+    meta["flags"] = [flag for flag in meta.get("flags", []) if flag != "query_not_in_story"]
     if meta["query_node_index"][0] == meta["query_node_index"][1]:
         raise TaskInputError(f"the question asks how {meta['query'][0]} is related to themself",
                              hint="ask about two different people")

@@ -279,11 +279,24 @@ def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tok
 
     loader = make_loader(ExampleDataset(examples), batch_size=batch_size, tokenizer=tokenizer, relations=relations,
                          labels=labels, max_length=max_length)
-    predictions, _ = predict_loader(model, loader, device=device)
+    with_gold = any(e.meta.get("gold_chain") for e in examples)
+    predictions, _ = predict_loader(model, loader, device=device, edge_importance=with_gold)
     names = labels.names if labels is not None else None
+    if with_gold:
+        from .evidence import path_matches_gold, top_path
+
+        for example, prediction in zip(examples, predictions):
+            if example.meta.get("gold_chain"):
+                path = top_path(example, prediction.pop("edge_importance"))
+                prediction["top_path"] = path.text if path is not None else None
+                prediction["top_path_is_gold"] = path_matches_gold(path, example.meta["gold_chain"])
     if predictions_path is not None:
         write_predictions(predictions_path, predictions, label_names=names)
-    return accuracy_report(predictions, task=task, label_names=names)
+    report = accuracy_report(predictions, task=task, label_names=names)
+    judged = [p["top_path_is_gold"] for p in predictions if "top_path_is_gold" in p]
+    if judged:
+        report["top_path_is_gold"] = sum(judged) / len(judged)
+    return report
 
 
 def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | None = None, batch_size: int = 64,
@@ -330,7 +343,8 @@ def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_na
             meta = p["meta"]
             record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
                       "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
-                      **{key: meta[key] for key in ("k", "depth", "noise") if meta.get(key) is not None}}
+                      **{key: meta[key] for key in ("k", "depth", "noise") if meta.get(key) is not None},
+                      **{key: p[key] for key in ("top_path", "top_path_is_gold") if key in p}}
             handle.write(json.dumps(record) + "\n")
     staging.replace(path)
 

@@ -72,13 +72,25 @@ def test_errors_are_one_clear_line_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "no store" in result.output or "not a kgreason store" in result.output
 
 
-def test_demo_runs_twice(tmp_path):
+def test_demo_runs_twice(tokenizer, tmp_path):
+    """The demo's whole flow on a tiny budget (tiny random transformer, spacy.blank): both models trained, accuracy
+    by k printed side by side, the plot saved, a new question answered with evidence; a second run works too."""
+    from test_fusion import tiny_text_encoder
+
+    encoder = tmp_path / "tiny-bert"
+    tiny_text_encoder(tokenizer).save_pretrained(encoder)
+    tokenizer.save_pretrained(str(encoder))
     runner = CliRunner()
     for _ in range(2):
-        result = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo")])
+        result = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--train-size", "24", "--test-size", "3",
+                                      "--epochs", "1", "--nlp", "blank", "--text-encoder", str(encoder)])
         assert result.exit_code == 0, result.output
-        assert "duplicates" in result.output and "grandparent" in result.output and "→" in result.output
-        assert (tmp_path / "demo" / "store" / "CURRENT").exists()
+        assert "lm_only" in result.output and "interaction" in result.output and "evidence:" in result.output
+        assert "How is [Dina] related to [Ann]?" in result.output
+        table = [line for line in result.output.splitlines() if line.strip("│ ").startswith(("2 ", "6 "))]
+        assert len(table) == 2, result.output
+        assert (tmp_path / "demo" / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "demo" / "interaction" / "model" / "bundle.json").is_file()
 
 
 def test_ingest_workers_default_to_the_usable_cpus(tmp_path, monkeypatch):
