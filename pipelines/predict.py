@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -39,6 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,7 +56,7 @@ DEFAULT_CHUNK_SIZE = 512
 
 class Predictor(Protocol):
     """What `predict` runs: `GraphQA` or any object whose `pipe` yields, in order, one answer (with
-    `to_dict()`) or one error (with `message`) per input dict."""
+    `to_dict()`) or one error (with `message`, like `QAError`) per input dict."""
 
     def pipe(self, inputs: Iterable[dict[str, Any]], *, batch_size: int, errors: str) -> Iterator[Any]: ...
 
@@ -93,8 +95,9 @@ class PredictSummary:
     malformed: int = 0
     failed: int = 0
     resumed: int = 0
-    seconds: float = 0.0
-    predictor_seconds: float = 0.0  # spent waiting for the predictor (its preprocessing and model time)
+    seconds: float = 0.0  # the whole run
+    load_seconds: float = 0.0  # before the first record: hashing the input and model, loading the model
+    predictor_seconds: float = 0.0  # waiting for answers: the predictor (or Ray's actors) and reading the input
 
     @property
     def errors(self) -> int:
@@ -102,7 +105,9 @@ class PredictSummary:
 
     @property
     def examples_per_second(self) -> float:
-        return (self.inputs - self.resumed) / self.seconds if self.seconds else 0.0
+        """Records answered (or failed) by this run per second, loading excluded."""
+        answering = self.seconds - self.load_seconds
+        return (self.inputs - self.resumed) / answering if answering > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "errors": self.errors, "examples_per_second": self.examples_per_second}
@@ -128,9 +133,9 @@ def input_format(path: Path) -> str:
     return fmt
 
 
-def _rows(path: Path) -> Iterator[tuple[int, str | dict[str, str | None] | Malformed]]:
-    """(line, raw record) per record: a JSON line's text or a CSV row; a `Malformed` (index 0) where the row
-    itself is broken."""
+def _rows(path: Path) -> Iterator[tuple[int, str | dict[str, str | None] | None, str | None]]:
+    """(line, raw record, None) per record: a JSON line's text or a CSV row; (line, None, reason) where the
+    row itself is broken."""
     fmt = input_format(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as raw:
@@ -139,10 +144,10 @@ def _rows(path: Path) -> Iterator[tuple[int, str | dict[str, str | None] | Malfo
                 try:
                     text = data.decode("utf-8-sig").strip()
                 except UnicodeDecodeError as err:
-                    yield number, Malformed(0, number, number, f"not UTF-8 text ({err.reason} at byte {err.start})")
+                    yield number, None, f"not UTF-8 text ({err.reason} at byte {err.start})"
                     continue
                 if text:
-                    yield number, text
+                    yield number, text, None
             return
         stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.DictReader(stream)
@@ -154,9 +159,9 @@ def _rows(path: Path) -> Iterator[tuple[int, str | dict[str, str | None] | Malfo
         try:
             for row in reader:
                 if None in row:
-                    yield line, Malformed(0, line, line, f"{len(fields) + len(row[None])} fields, the header has {len(fields)}")
+                    yield line, None, f"{len(fields) + len(row[None])} fields, the header has {len(fields)}"
                 else:
-                    yield line, row
+                    yield line, row, None
                 line = reader.line_num + 1
         except (UnicodeDecodeError, csv.Error) as err:
             raise TaskInputError(f"{path}:{line}: {err}", hint="save the file as UTF-8 CSV") from None
@@ -171,9 +176,9 @@ def read_questions(path: str | os.PathLike) -> Iterator[Question | Malformed]:
     """Every record of a JSONL or CSV file in order: a `Question`, or a `Malformed` with its reason."""
     path = Path(path)
     seen: dict[str, int] = {}
-    for index, (line, raw) in enumerate(_rows(path)):
-        if isinstance(raw, Malformed):
-            yield Malformed(index, line, raw.id, raw.reason)
+    for index, (line, raw, broken) in enumerate(_rows(path)):
+        if broken is not None:
+            yield Malformed(index, line, line, broken)
             continue
         if isinstance(raw, dict):  # a CSV row: empty cells are absent fields
             record: Any = {key: value for key, value in raw.items() if value}
@@ -243,8 +248,8 @@ def load_predictor(model: str | os.PathLike, *, device: str = "auto") -> Predict
 
 
 def _outcome(result: Any) -> Outcome:
-    """A predictor's answer as its dict, or its error (anything with a `message` and no `to_dict`) as text."""
-    return result.to_dict() if hasattr(result, "to_dict") else str(result.message)
+    """A predictor's error (a `QAError`: anything with a `message`) as its message, or its answer's `to_dict()`."""
+    return str(result.message) if hasattr(result, "message") else result.to_dict()
 
 
 def _local_outcomes(records: Iterator[dict[str, Any]], *, predictor: Predictor, batch_size: int) -> Iterator[Outcome]:
@@ -272,17 +277,24 @@ def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predi
                   batch_size: int, workers: int | None) -> Iterator[Outcome]:
     """Ray Data over the records: `workers` actors (default: one per GPU of the cluster, else one per CPU),
     each with one GPU where the cluster has GPUs; outcomes put back in input order as they arrive."""
+    import logging
+
     import ray
+    import ray.data  # configures its loggers on import: before ours below
 
     rows = [{"index": i, "record": json.dumps(record, ensure_ascii=False)} for i, record in enumerate(records)]
     if not rows:
         return
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)  # ours are the one progress bar and summary
     started = not ray.is_initialized()
-    if started:  # a local instance, or the cluster at $RAY_ADDRESS
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
+        if started:  # a local instance, or the cluster at $RAY_ADDRESS
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
         context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False  # ours counts committed examples
+        context.enable_progress_bars = False
         context.print_on_execution_start = False
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
@@ -291,7 +303,8 @@ def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predi
         dataset = dataset.map_batches(
             RayPredictor, fn_constructor_kwargs={"model": model, "predictor": predictor, "device": device,
                                                  "batch_size": batch_size},
-            batch_size=batch_size, batch_format="numpy", concurrency=actors, num_cpus=1, num_gpus=1 if gpus else 0,
+            batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
+            num_gpus=1 if gpus else 0,
         )
         arrived: dict[int, str] = {}
         done = 0
@@ -301,7 +314,9 @@ def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predi
                 yield json.loads(arrived.pop(done))
                 done += 1
     finally:
-        if started:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        if started and ray.is_initialized():
             ray.shutdown()
 
 
@@ -443,6 +458,9 @@ def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str |
         raise TaskInputError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
     if workers is not None and engine != "ray":
         raise TaskInputError("workers only apply to the ray engine", hint="add --engine ray to run several model copies")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise TaskInputError("the ray engine needs Ray Data, which is not installed",
+                             hint="pip install 'kgreason[ray]', or use the local engine")
     if model is None and predictor is None:
         raise TaskInputError("no model given", hint="pass --model with a directory written by `kgreason train`")
     if not input.is_file():
@@ -460,22 +478,21 @@ def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str |
     state = _start(output, errors, state_path, source={"path": str(input.resolve()), "size": input.stat().st_size,
                                                         "sha256": _sha256(input)},
                    model=_model_identity(model, predictor))
-    summary = PredictSummary(str(input), str(output), str(errors), engine, inputs=count_records(input),
-                             resumed=state["records"])
+    summary = PredictSummary(str(input), str(output), str(errors), engine, resumed=state["records"])
     items = read_questions(input)
     for _ in range(state["records"]):  # committed by an earlier run
         next(items)
     if engine == "local":
         predictor = predictor if predictor is not None else load_predictor(model, device=device)
-        outcomes_of = lambda records: _local_outcomes(records, predictor=predictor, batch_size=batch_size)  # noqa: E731
+        outcomes_of = partial(_local_outcomes, predictor=predictor, batch_size=batch_size)
     else:
-        model_path = None if model is None else str(model)
-        outcomes_of = lambda records: _ray_outcomes(records, model=model_path, predictor=predictor, device=device,  # noqa: E731
-                                                   batch_size=batch_size, workers=workers)
+        outcomes_of = partial(_ray_outcomes, model=None if model is None else str(model), predictor=predictor,
+                              device=device, batch_size=batch_size, workers=workers)
     journal = _Journal(output, errors, state_path, state)
+    summary.load_seconds = time.perf_counter() - started
     try:
-        with progress_bar(progress, description=f"predict {input.name}", total=summary.inputs - summary.resumed,
-                          unit="examples") as update:
+        total = count_records(input) - summary.resumed if progress else None
+        with progress_bar(progress, description=f"predict {input.name}", total=total, unit="examples") as update:
             done = 0
             answered = _answered_in_order(items, outcomes_of)
             while True:
@@ -492,6 +509,7 @@ def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str |
             journal.commit()
     finally:
         journal.close()
-    summary.answered, summary.malformed, summary.failed = state["answered"], state["malformed"], state["failed"]
+    summary.inputs, summary.answered = state["records"], state["answered"]
+    summary.malformed, summary.failed = state["malformed"], state["failed"]
     summary.seconds = time.perf_counter() - started
     return summary
