@@ -264,6 +264,13 @@ def train(task, data, out, fusion, graph_encoder, epochs, batch_size, lr_text, l
         click.echo(json.dumps(result.tests, indent=1))
         return
     _print_reports(result.tests, title=f"{task} / {fusion}: accuracy")
+    for name, summary in result.preprocessing.items():
+        flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
+        if summary["errors"] or flagged:
+            click.echo(f"{name}: {summary['records']} records, {len(summary['errors'])} malformed skipped"
+                       f"{', flagged: ' + flagged if flagged else ''}", err=True)
+        for error in summary["errors"][:5]:
+            click.echo(f"  skipped {error}", err=True)
     click.echo(f"model: {result.model_dir}\nresults: {result.results_file}\npredictions: {result.out / 'predictions'}")
 
 

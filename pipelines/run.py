@@ -58,13 +58,15 @@ class TaskFiles:
 
 @dataclass
 class PipelineResult:
-    """What `run_pipeline` did. tests: one `accuracy_report` per test file (and "dev")."""
+    """What `run_pipeline` did. tests: one `accuracy_report` per test file (and "dev"); preprocessing: each file's
+    preprocessing summary (records, skipped malformed records with file and line, flag counts)."""
 
     out: Path
     model_dir: Path
     tests: dict[str, dict[str, Any]]
     training: dict[str, Any]
     results_file: Path
+    preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def find_task_files(data: str | Path) -> TaskFiles:
@@ -268,7 +270,7 @@ def run_pipeline(
         "seconds": time.perf_counter() - started,
     }
     write_json(out / "results.json", results)
-    return PipelineResult(out, model_dir, reports, training, out / "results.json")
+    return PipelineResult(out, model_dir, reports, training, out / "results.json", summaries)
 
 
 def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tokenizer: Any, relations: Any,

@@ -110,7 +110,7 @@ def test_bad_records_are_counted_not_fatal(tokenizer, tmp_path):
     summary = json.loads((tmp_path / "run" / "results.json").read_text())["preprocessing"]["train"]
     assert summary["records"] == 60 and len(summary["errors"]) == 1 and ":6:" in summary["errors"][0]
     assert summary["flags"]["no_linked_entity"] == 1 and summary["flags"]["query_not_in_story"] >= 1
-    assert result.tests["test_2"]["n"] == 8
+    assert result.tests["test_2"]["n"] == 8 and result.preprocessing["train"]["errors"] == summary["errors"]
 
 
 def test_train_and_evaluate_commands(tokenizer, tmp_path):
