@@ -14,34 +14,45 @@ Readers stream (a JSONL line, or a 64 KiB chunk of XML, at a time). A malformed 
 and appended to the list passed as `skipped` (to count and report). An XML file that is not well-formed
 always raises: what follows cannot be read.
 
+Records that read but make odd questions are kept and flagged (`CausalRecord.flags`, counted by
+preprocessing): `choice_same_as_premise` (a hypothesis says what the premise says, ignoring case, spacing and
+end punctuation: it gets no graph evidence, nothing causes itself) and `same_choices` (both hypotheses say the
+same: the model cannot tell them apart, and picks either).
+
 `generate_causal(n, seed=...)` makes records over a small ConceptNet-like KG (`Causes` and
 `HasPrerequisite` triples between concepts, plus a few `IsA`/`AtLocation` distractors), with templated
-sentences; the same seed gives the same records. `causal_example(record, subgraph)` joins a record with a
-retrieved KG subgraph into a `KGQAExample`.
+sentences; the same seed gives the same records. `write_ecare` / `write_copa` write records in the two formats.
+`causal_example(record, subgraph)` joins a record with a retrieved KG subgraph into a `KGQAExample`.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import xml.parsers.expat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from kgreason.kg import KnowledgeGraph, ParseError
 from kgreason.kg.retrieval import RetrievedSubgraph
 
+from .causal_graph import evidence_in_words
 from .example import KGQAExample
 
 ASK_FOR = ("cause", "effect")
 ON_ERROR = ("raise", "skip")
 QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}  # COPA's wording
 XML_CHUNK = 1 << 16
+CHOICE_SAME_AS_PREMISE = "choice_same_as_premise"
+SAME_CHOICES = "same_choices"
+_PUNCTUATION_AND_SPACE = re.compile(r"[\s.!?,;:]+")
 
 __all__ = [
     "ASK_FOR",
@@ -54,6 +65,8 @@ __all__ = [
     "read_causal",
     "read_copa",
     "read_ecare",
+    "write_copa",
+    "write_ecare",
 ]
 
 
@@ -75,11 +88,23 @@ class CausalRecord:
         """The premise and COPA's question, e.g. "The item was fragile. What happened as a result?"."""
         return f"{self.premise} {QUESTIONS[self.ask_for]}"
 
+    @property
+    def flags(self) -> list[str]:
+        """`choice_same_as_premise` / `same_choices` where they apply (see the module docstring)."""
+        premise, *choices = (_normalised(text) for text in (self.premise, *self.choices))
+        return [*([CHOICE_SAME_AS_PREMISE] if premise in choices else []),
+                *([SAME_CHOICES] if len(set(choices)) < len(choices) else [])]
+
     def pairs(self) -> list[tuple[str, str]]:
         """(cause, effect) sentences for each choice: the premise is the cause when the effect is asked."""
         if self.ask_for == "effect":
             return [(self.premise, choice) for choice in self.choices]
         return [(choice, self.premise) for choice in self.choices]
+
+
+def _normalised(text: str) -> str:
+    """Lower case, runs of spaces and punctuation as one space, none at the ends."""
+    return _PUNCTUATION_AND_SPACE.sub(" ", text.lower()).strip()
 
 
 class CausalRecordError(ParseError):
@@ -285,6 +310,30 @@ def _handle(error: CausalRecordError, on_error: str, skipped: list[CausalRecordE
         skipped.append(error)
 
 
+# --- writers ---------------------------------------------------------------------------------------------
+
+
+def write_ecare(records: Iterable[CausalRecord], path: str | PathLike) -> None:
+    """The records as an e-CARE JSONL file (one object a line; `read_ecare` reads them back)."""
+    with open(path, "w", encoding="utf-8") as out:
+        for r in records:
+            record = {"index": r.id, "premise": r.premise, "ask-for": r.ask_for, "hypothesis1": r.choices[0],
+                      "hypothesis2": r.choices[1], "label": r.label}
+            out.write(json.dumps(record) + "\n")
+
+
+def write_copa(records: Iterable[CausalRecord], path: str | PathLike) -> None:
+    """The records as a COPA XML file (`read_copa` reads them back)."""
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<copa-corpus version="1.0">\n')
+        for r in records:
+            out.write(f"  <item id={quoteattr(r.id)} asks-for={quoteattr(r.ask_for)} "
+                      f'most-plausible-alternative="{r.label + 1}">\n'
+                      f"    <p>{escape(r.premise)}</p>\n    <a1>{escape(r.choices[0])}</a1>\n"
+                      f"    <a2>{escape(r.choices[1])}</a2>\n  </item>\n")
+        out.write("</copa-corpus>\n")
+
+
 # --- generated records -----------------------------------------------------------------------------------
 
 # A small ConceptNet-like KG: (head, relation, tail) with ConceptNet relation names. `Causes` points from
@@ -383,9 +432,11 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
     """A `KGQAExample` of `record` (text: `record.question`) with the graph of `subgraph`.
 
     `mention_node_index` are the nodes the premise or a choice mentions (their character spans are not known
-    here: -1); `meta` holds the record's id, source, line and `ask_for`, and from the subgraph its flags,
-    evidence paths (`EvidencePath.to_dict()`), node scores and the local nodes of the question and of each
-    choice. Without a subgraph the graph is empty and flagged "no_linked_entity".
+    here: -1); `meta` holds the record's id, source, line, `ask_for` and flags (`CausalRecord.flags`), and from
+    the subgraph its flags, evidence paths (`EvidencePath.to_dict()`), `evidence` (each choice's paths in
+    words, or "no graph evidence"), `evidence_choices` (the choices with a path), node scores and the local
+    nodes of the question and of each choice. Without a subgraph the graph is empty and flagged
+    "no_linked_entity".
     """
     subgraph = subgraph if subgraph is not None else RetrievedSubgraph.empty(len(record.choices))
     mentions = subgraph.mention_index
@@ -395,12 +446,14 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
         "source": record.source,
         "line": record.line,
         "ask_for": record.ask_for,
-        "flags": list(subgraph.flags),
+        "flags": sorted({*subgraph.flags, *record.flags}),
         "paths": [path.to_dict() for path in subgraph.paths],
         "node_scores": subgraph.node_scores.tolist(),
         "question_node_index": subgraph.question_index.tolist(),
         "choice_node_index": [index.tolist() for index in subgraph.choice_index],
     }
+    meta["evidence"] = [evidence_in_words(meta, choice) for choice in range(len(record.choices))]
+    meta["evidence_choices"] = sorted({path.choice for path in subgraph.paths})
     return KGQAExample(
         text=record.question,
         choices=list(record.choices),

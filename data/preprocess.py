@@ -42,8 +42,8 @@ from .shards import ShardCache, write_json
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 4  # bump when the examples a task makes change (2: edge_char_spans, 3: proofwriter depths,
-#                  4: clutrr gold_chain)
+CACHE_FORMAT = 5  # bump when the examples a task makes change (2: edge_char_spans, 3: proofwriter depths,
+#                  4: clutrr gold_chain, 5: causal edges oriented, causal evidence paths)
 FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")

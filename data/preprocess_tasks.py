@@ -8,7 +8,11 @@
   followed by the statement asked about; `meta["depth"]` is the record's proof depth, or, where the file has
   none (Logic-LM), the one forward chaining over the parsed theory finds (`with_proof_depths`).
 - ecare, copa: e-CARE JSONL / COPA XML → the premise and each choice linked to the store's KG (`kg_linker`),
-  a subgraph retrieved around them with evidence paths (`kgreason.kg.retrieval.retrieve`).
+  a subgraph retrieved around them with causal evidence paths, its causal edges oriented along the question
+  (`kgreason.data.causal_graph.CausalGraph.retrieve`; edge types index `oriented_relations(kg.relations)`).
+  Rules for odd records (flagged, counted, kept): a premise that links no concept (`premise_not_linked`) is
+  answered from the text and the choices' concepts; a hypothesis equal to the premise
+  (`choice_same_as_premise`) gets no evidence; no causal path for any choice: `no_causal_path`.
 
 Text graphs (clutrr, proofwriter) number their nodes 0..N-1 (`node_ids`) and their edge types index
 `meta["relations"]` (negated edges prefixed `not_`); background-KG examples use the KG's ids.
@@ -198,21 +202,22 @@ def _read_causal(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
 
 
 def _load_linking(settings: Settings):
-    """spaCy with the `kg_linker` over the store, and the store's graph (shared with the linker)."""
+    """spaCy with the `kg_linker` over the store, the store's graph (shared with the linker) and its
+    `CausalGraph`."""
     from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the factory
+
+    from .causal_graph import CausalGraph
 
     nlp = load_nlp(settings, disable=("parser", "ner"))
     linker = nlp.add_pipe("kg_linker", config={"store": settings.store, "lemmatize_labels": False})
     linker.build()
-    return nlp, linker.kg
+    return nlp, linker.kg, CausalGraph(linker.kg)
 
 
 def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExample]:
-    from kgreason.kg.retrieval import retrieve
-
     from .causal import causal_example
 
-    nlp, kg = resources
+    nlp, _, causal = resources
     examples = []
     cleaned = [[clean_text(text, max_chars=settings.max_chars) for text in (r.premise, *r.choices)] for r in records]
     docs = iter(nlp.pipe(text for texts in cleaned for text, _ in texts))
@@ -220,8 +225,9 @@ def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExam
         premise, *choices = (next(docs) for _ in texts)
         question_nodes = _linked(premise)
         choice_nodes = [_linked(doc) for doc in choices]
-        subgraph = retrieve(kg, question_nodes, choice_nodes, hops=settings.hops, max_nodes=settings.max_nodes,
-                            max_paths=settings.max_paths, max_path_length=settings.max_path_length)
+        subgraph = causal.retrieve(question_nodes, choice_nodes, ask_for=record.ask_for, hops=settings.hops,
+                                   max_nodes=settings.max_nodes, max_paths=settings.max_paths,
+                                   max_path_length=settings.max_path_length)
         example = causal_example(record, subgraph)
         spans = {m.node_id: (m.start_char, m.end_char) for m in premise._.kg_mentions if m.linked}
         for i, node in enumerate(example.node_ids[example.mention_node_index].tolist()):

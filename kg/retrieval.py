@@ -7,7 +7,8 @@ choice) and returns a `RetrievedSubgraph`:
 2. **Evidence**: the shortest paths (edges followed either way, at most `max_path_length` edges) from the
    question's entities to each choice's entities, `max_paths` per choice; with no choices, between pairs of
    question entities (`max_paths` in all). A choice entity that the question also mentions is not a target
-   (it would be a path of length 0).
+   (it would be a path of length 0). A caller with its own notion of evidence passes its paths instead
+   (`paths=`; e.g. causal relations only, each followed from cause to effect).
 3. **Candidates** (hub policy): the entities within `hops` of the seeds, found by
    `traversal.k_hop_subgraph` with two caps. `max_fanout`: each expanded node (seed or not) adds at most
    that many new neighbours, those of its heaviest triples (`kg.weights`), then lower ids; ConceptNet's
@@ -64,7 +65,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EvidencePath:
-    """A path of KG triples from a question entity to a choice entity (or to another question entity).
+    """A path of KG triples from a question entity to a choice entity (or to another question entity; or,
+    as the causal evidence of a cause question, from a choice entity to a question entity).
 
     - `nodes`: global entity ids in walk order (`len(nodes) == len(triples) + 1`);
     - `triples`: `(head, relation, tail)` global ids as stored in the KG, step by step; a step may follow
@@ -151,6 +153,7 @@ def retrieve(
     max_path_length: int = 3,
     max_fanout: int | None = 64,
     max_candidates: int | None = 5000,
+    paths: Sequence[EvidencePath] | None = None,
 ) -> RetrievedSubgraph:
     """The pruned, ranked subgraph of `kg` around a question; the steps are in the module docstring.
 
@@ -158,7 +161,8 @@ def retrieve(
     answer choice (a choice with none is allowed). `hops`: radius of the candidate set; `max_nodes`: nodes
     kept (the seeds are kept even when they are more); `score`: "ppr", "degree" or "none"; `max_paths` and
     `max_path_length`: evidence paths per choice and their length in edges; `max_fanout` and
-    `max_candidates`: the hub caps of the candidate set (None: no cap). No seed at all gives
+    `max_candidates`: the hub caps of the candidate set (None: no cap). `paths`: the evidence, found by the
+    caller (nodes of this graph; None: the shortest paths searched here). No seed at all gives
     `RetrievedSubgraph.empty` flagged `NO_LINKED_ENTITY`; ids outside the graph raise `ValueError`.
     """
     if score not in SCORES:
@@ -172,7 +176,11 @@ def retrieve(
     if len(seeds) == 0:
         return RetrievedSubgraph.empty(len(choices))
 
-    paths = _evidence_paths(kg, question, choices, max_paths=max_paths, max_length=max_path_length)
+    if paths is None:
+        paths = _evidence_paths(kg, question, choices, max_paths=max_paths, max_length=max_path_length)
+    else:
+        paths = list(paths)
+        _entities(kg, [n for p in paths for n in p.nodes], "the nodes of paths")
     cap = None if max_candidates is None else max(int(max_candidates), len(seeds))
     ball = k_hop_subgraph(kg, seeds, hops, max_nodes=cap, max_fanout=max_fanout)
     on_paths = [n for p in paths for n in p.nodes]

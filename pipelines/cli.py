@@ -210,6 +210,9 @@ def _print_reports(reports: dict, *, title: str) -> None:
 
 
 _TASKS = click.Choice(["clutrr", "proofwriter", "ecare", "copa"])
+_PRECISIONS = click.Choice(["fp32", "bf16", "int8"])
+_PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's linear layers dynamically quantized "
+                   "(CPU only). Speed and agreement with fp32: docs/qa.md.")
 
 
 @main.command()
@@ -310,11 +313,13 @@ def evaluate(model_dir, data, out, batch_size, device, workers, limit, as_json, 
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="local: this process; ray: Ray Data actors, one model each (GPU actors where the cluster has GPUs).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Ray actors (default: one per GPU, else one per CPU); --engine ray only.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, ...")
+@click.option("--precision", type=_PRECISIONS, default="fp32", show_default=True, help=_PRECISION_HELP)
 @click.option("--chunk-size", type=click.IntRange(min=1), default=512, show_default=True, help="Inputs per commit: a killed run redoes at most this many.")
 @click.option("--overwrite", is_flag=True, help="Start afresh, replacing OUTPUT and its errors and state files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def predict(model_dir, input_path, output, batch_size, engine, workers, device, chunk_size, overwrite, as_json, quiet) -> None:
+def predict(model_dir, input_path, output, batch_size, engine, workers, device, precision, chunk_size, overwrite, as_json,
+            quiet) -> None:
     """Answer a file of questions with a trained model: one JSON line per input, with its id.
 
     Inputs that cannot be read or answered go to OUTPUT's .errors.jsonl (line, id, reason); the run goes on.
@@ -326,11 +331,14 @@ def predict(model_dir, input_path, output, batch_size, engine, workers, device, 
         kgreason predict --model runs/clutrr-interaction --input questions.jsonl --output answers.jsonl
 
         kgreason predict --model runs/clutrr-interaction --input questions.csv --output answers.jsonl --engine ray
+
+        kgreason predict --model runs/clutrr-interaction --input questions.jsonl --output answers.jsonl --precision int8
     """
     from kgreason.pipelines.predict import predict as run_predict
 
     summary = run_predict(input_path, output, model=model_dir, engine=engine, batch_size=batch_size, workers=workers,
-                          device=device, chunk_size=chunk_size, overwrite=overwrite, progress=not quiet and sys.stderr.isatty())
+                          device=device, precision=precision, chunk_size=chunk_size, overwrite=overwrite,
+                          progress=not quiet and sys.stderr.isatty())
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
         return
@@ -355,8 +363,9 @@ def predict(model_dir, input_path, output, batch_size, engine, workers, device, 
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False), help="Also write the evidence as a self-contained HTML page.")
 @click.option("--png", "png_path", default=None, type=click.Path(dir_okay=False), help="Also draw the evidence subgraph to a PNG file.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
+@click.option("--precision", type=_PRECISIONS, default="fp32", show_default=True, help=_PRECISION_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer with its evidence as JSON.")
-def explain(question, model_dir, choices, context, max_paths, html_path, png_path, device, as_json) -> None:
+def explain(question, model_dir, choices, context, max_paths, html_path, png_path, device, precision, as_json) -> None:
     """Answer QUESTION with a trained model and show why: the scores, the linked mentions and the
     graph paths the model weighted most (see docs/qa.md for what a question looks like per task).
 
@@ -366,7 +375,8 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
     """
     from kgreason.pipelines.qa import GraphQA
 
-    answer = GraphQA.from_pretrained(model_dir, device=device)(question, choices=list(choices) or None, context=context)
+    qa = GraphQA.from_pretrained(model_dir, device=device, precision=precision)
+    answer = qa(question, choices=list(choices) or None, context=context)
     evidence = answer.evidence
     written = [("html", evidence.to_html(html_path)) if html_path else None, ("png", evidence.plot(png_path)) if png_path else None]
     if as_json:

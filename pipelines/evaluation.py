@@ -5,7 +5,9 @@
     report["accuracy"], report["groups"]["k"]["4"]      # {"accuracy": 0.93, "n": 150}
 
 Groups: clutrr by `k` (chain length) and `noise`; proofwriter by `depth` (proof depth, "none" for Unknown
-answers and unparsed theories) and `answer` (the gold label's name); other tasks only overall.
+answers and unparsed theories) and `answer` (the gold label's name); ecare and copa by `ask_for` (cause or
+effect) and `evidence` (which choices have a causal path in the asked direction: "right" (the right answer
+only), "wrong" (a wrong one only), "both", "none"); other tasks only overall.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-TASK_GROUPS: dict[str, tuple[str, ...]] = {"clutrr": ("k", "noise"), "proofwriter": ("depth", "answer")}
+TASK_GROUPS: dict[str, tuple[str, ...]] = {"clutrr": ("k", "noise"), "proofwriter": ("depth", "answer"),
+                                           "ecare": ("ask_for", "evidence"), "copa": ("ask_for", "evidence")}
 
 
 @torch.no_grad()
@@ -66,6 +69,10 @@ def group_value(prediction: dict[str, Any], group: str, label_names: Sequence[st
     if group == "answer":
         label = prediction["label"]
         return label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)
+    if group == "evidence":
+        with_path = set(prediction["meta"].get("evidence_choices", ()))
+        right, wrong = prediction["label"] in with_path, bool(with_path - {prediction["label"]})
+        return {(True, False): "right", (False, True): "wrong", (True, True): "both"}.get((right, wrong), "none")
     value = prediction["meta"].get(group)
     return "none" if value is None else str(value)
 

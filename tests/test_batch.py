@@ -24,6 +24,7 @@ from kgreason.data.batch import (
     token_spans,
 )
 from kgreason.data.causal import generate_causal
+from kgreason.data.causal_graph import oriented_relations
 from kgreason.data.clutrr import generate_clutrr, write_clutrr
 from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import preprocess
@@ -60,7 +61,7 @@ def causal(tmp_path_factory):
     summary = preprocess(tmp / "dev.jsonl", tmp / "cache", task="ecare", store=tmp / "store", workers=1, nlp="blank")
     examples = list(ShardCache(summary.cache_dir).examples())
     assert examples[-1].num_nodes == 0 and all(e.num_nodes for e in examples[:-1])
-    return examples, RelationVocabulary.from_kg_relations(kg.relations)
+    return examples, RelationVocabulary.from_kg_relations(oriented_relations(kg.relations))
 
 
 @pytest.fixture(scope="module")

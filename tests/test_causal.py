@@ -1,6 +1,9 @@
-"""Causal records (kgreason.data.causal): e-CARE and COPA readers on tiny files, the generator, examples."""
+"""Causal records (kgreason.data.causal): e-CARE and COPA readers and writers on tiny files, odd records, the
+generator, examples; the causal module (kgreason.data.causal_graph): relation orientations, evidence paths in the
+asked direction, subgraph edges turned along the question, evidence in words, the causal event graph."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,8 +18,21 @@ from kgreason.data.causal import (
     read_causal,
     read_copa,
     read_ecare,
+    write_copa,
+    write_ecare,
+)
+from kgreason.data.causal_graph import (
+    CAUSAL_RELATIONS,
+    EVENT_RELATION,
+    NO_EVIDENCE,
+    CausalGraph,
+    event_triples,
+    evidence_in_words,
+    oriented_relations,
+    write_event_graph,
 )
 from kgreason.data.example import KGQAExample
+from kgreason.kg import KnowledgeGraph
 from kgreason.kg.retrieval import retrieve
 
 ECARE_OK = {
@@ -259,3 +275,170 @@ def test_real_ecare_dev_and_copa():
     balanced = list(read_copa(dataset("copa", "balanced_copa", "balacopa-dev-all.xml")))
     assert len(balanced) == 1000 and sum(r.ask_for == "cause" for r in balanced) == 500
     assert (balanced[1].id, balanced[1].premise) == ("1001", "The garden looked well-groomed.")
+
+
+# --- writers and odd records -----------------------------------------------------------------------------
+
+
+def test_writers_round_trip_through_the_readers(tmp_path):
+    records = [
+        CausalRecord("a&1", 'He said "stop" & <left>.', "cause", ("It rained.", "It was <sunny>."), 1, "x", 1),
+        CausalRecord("b", "The glass fell.", "effect", ("It broke.", "It sang."), 0, "x", 2),
+    ]
+    write_ecare(records, tmp_path / "t.jsonl")
+    write_copa(records, tmp_path / "t.xml")
+    for path in (tmp_path / "t.jsonl", tmp_path / "t.xml"):
+        again = list(read_causal(path))
+        assert [(r.id, r.premise, r.ask_for, r.choices, r.label) for r in again] == [
+            (r.id, r.premise, r.ask_for, r.choices, r.label) for r in records
+        ]
+
+
+def test_odd_records_are_flagged():
+    def record(premise, *choices):
+        return CausalRecord("x", premise, "effect", choices, 0, "x", 1)
+
+    assert record("The storm came.", "the storm  came", "A flood.").flags == ["choice_same_as_premise"]
+    assert record("The storm came.", "A flood!", "a flood").flags == ["same_choices"]
+    assert record("It rained.", "It rained!", "it rained").flags == ["choice_same_as_premise", "same_choices"]
+    assert record("The storm came.", "A flood.", "A fire.").flags == []
+    example = causal_example(record("The storm came.", "The storm came.", "A fire."))
+    assert example.meta["flags"] == ["choice_same_as_premise", "no_linked_entity"]
+    assert example.meta["evidence"] == [["no graph evidence"], ["no graph evidence"]]
+
+
+# --- the causal module: direction ------------------------------------------------------------------------
+
+
+def test_causal_graph_docstring_examples():
+    import doctest
+
+    import kgreason.data.causal_graph as module
+
+    assert doctest.testmod(module).failed == 0
+
+
+DIRECTED = [
+    ("storm", "Causes", "rain"), ("rain", "Causes", "flood"), ("harvest", "HasPrerequisite", "rain"),
+    ("drive", "HasFirstSubevent", "start engine"), ("study", "MotivatedByGoal", "pass exam"),
+    ("rain", "IsA", "weather"), ("flood", "AtLocation", "city"), ("fire", "Causes", "smoke"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def directed():
+    kg = KnowledgeGraph.from_triples(DIRECTED)
+    return kg, CausalGraph(kg), kg.entities.id
+
+
+def test_relation_vocabulary_adds_reversed_causal_relations(directed):
+    kg, graph, _ = directed
+    names = list(kg.relations)
+    assert graph.relation_names == (*names, "rev:Causes", "rev:HasPrerequisite", "rev:HasFirstSubevent",
+                                    "rev:MotivatedByGoal")
+    assert oriented_relations(kg.relations) == graph.relation_names
+    for name in ("Causes", "HasPrerequisite", "HasFirstSubevent", "MotivatedByGoal"):
+        rel = kg.relations.id(name)
+        assert graph.relation_names[graph.reversed_id[rel]] == f"rev:{name}"
+        assert graph.orientation[rel] == CAUSAL_RELATIONS[name]
+    assert graph.reversed_id[kg.relations.id("IsA")] == -1 and graph.orientation[kg.relations.id("IsA")] == 0
+    assert graph.num_causal_triples == 6
+    with pytest.raises(ValueError, match=r"\+1 or -1"):
+        CausalGraph(kg, {"Causes": 2})
+
+
+@pytest.mark.parametrize(
+    ("premise", "choices", "ask_for", "expected"),
+    [
+        ("storm", ["flood", "smoke"], "effect", ["storm —Causes→ rain —Causes→ flood"]),
+        ("flood", ["storm", "smoke"], "effect", []),  # storm is a cause of flood, not an effect
+        ("flood", ["storm", "smoke"], "cause", ["storm —Causes→ rain —Causes→ flood"]),  # hypothesis → premise
+        ("rain", ["harvest", "fire"], "effect", ["rain ←HasPrerequisite— harvest"]),  # harvest needs rain
+        ("harvest", ["rain", "fire"], "cause", ["rain ←HasPrerequisite— harvest"]),
+        ("harvest", ["rain", "fire"], "effect", []),
+        ("start engine", ["drive", "fire"], "effect", ["start engine ←HasFirstSubevent— drive"]),
+        ("study", ["pass exam", "fire"], "cause", ["pass exam ←MotivatedByGoal— study"]),
+        ("weather", ["flood", "fire"], "effect", []),  # IsA is no causal step
+    ],
+)  # fmt: skip
+def test_evidence_paths_run_in_the_asked_direction(directed, premise, choices, ask_for, expected):
+    kg, graph, ids = directed
+    paths = graph.paths([ids(premise)], [[ids(c)] for c in choices], ask_for=ask_for)
+    assert [p.text for p in paths] == expected and all(p.choice == 0 for p in paths)
+    for path in paths:  # cause first: the premise ends a cause question's path, starts an effect question's
+        assert kg.entities[path.nodes[-1 if ask_for == "cause" else 0]] == premise
+        assert len(path.triples) == len(path.nodes) - 1
+
+
+def test_path_limits_and_choices_that_repeat_the_premise(directed):
+    _, graph, ids = directed
+    assert graph.paths([ids("storm")], [[ids("flood")]], ask_for="effect", max_length=1) == []
+    assert graph.paths([ids("storm")], [[ids("storm")], [ids("rain")]], ask_for="effect")[0].choice == 1
+    both = graph.paths([ids("storm")], [[ids("rain"), ids("flood")]], ask_for="effect", max_paths=1)
+    assert [p.text for p in both] == ["storm —Causes→ rain"]
+    assert graph.paths([], [[ids("rain")]], ask_for="effect") == []
+    with pytest.raises(ValueError, match="ask_for"):
+        graph.paths([ids("storm")], [[ids("rain")]], ask_for="why")
+    with pytest.raises(ValueError, match="outside the graph"):
+        graph.paths([99], [[ids("rain")]], ask_for="effect")
+
+
+@pytest.mark.parametrize("ask_for", ["cause", "effect"])
+def test_subgraph_edges_point_along_the_question(directed, ask_for):
+    kg, graph, ids = directed
+    premise, answer = ("storm", "flood") if ask_for == "effect" else ("flood", "storm")
+    sub = graph.retrieve([ids(premise)], [[ids(answer)], [ids("smoke")]], ask_for=ask_for, hops=2)
+    assert sub.flags == () and len(sub.paths) == 1
+    local = {int(n): i for i, n in enumerate(sub.node_ids)}
+    edges = {(int(s), int(t)): graph.relation_names[r] for (s, t), r in zip(sub.edge_index.T, sub.edge_type)}
+    walk = [local[ids(name)] for name in ([premise, "rain", answer])]
+    expected = "Causes" if ask_for == "effect" else "rev:Causes"  # the relation says which way the question runs
+    assert [edges[step] for step in zip(walk, walk[1:])] == [expected, expected]
+    for (s, t), name in edges.items():  # every edge is a triple of the KG, forwards or turned
+        head, tail = kg.entities[int(sub.node_ids[s])], kg.entities[int(sub.node_ids[t])]
+        relation = name.removeprefix("rev:")
+        stored = (tail, relation, head) if name.startswith("rev:") else (head, relation, tail)
+        assert stored in DIRECTED
+    flagged = graph.retrieve([], [[ids("rain")], [ids("smoke")]], ask_for=ask_for)
+    assert set(flagged.flags) == {"premise_not_linked", "no_causal_path"} and flagged.num_nodes >= 2
+
+
+def test_evidence_in_words_says_when_there_is_none(directed):
+    _, graph, ids = directed
+    record = CausalRecord("r", "There was storm.", "effect", ("Then flood.", "Then smoke."), 0, "x", 1)
+    sub = graph.retrieve([ids("storm")], [[ids("flood")], [ids("smoke")]], ask_for="effect")
+    example = causal_example(record, sub)
+    assert example.meta["evidence"] == [["storm —Causes→ rain —Causes→ flood"], ["no graph evidence"]]
+    assert evidence_in_words(example.meta, 1) == [NO_EVIDENCE] and example.meta["evidence_choices"] == [0]
+    assert "no_causal_path" not in example.meta["flags"]
+
+
+def test_event_graph_grows_from_training_pairs_and_joins_the_store(tmp_path):
+    import spacy
+
+    from kgreason.kg.ingest import ingest
+    from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the factory
+
+    generated = generate_causal(30, seed=1)
+    kg = generated.knowledge_graph()
+    nlp = spacy.blank("en")
+    nlp.add_pipe("kg_linker").set_graph(kg)
+    triples = event_triples(generated.records, nlp)
+    counts = {(head, tail): weight for head, relation, tail, weight in triples}
+    assert {relation for _, relation, _, _ in triples} == {EVENT_RELATION}
+    assert {(chain[0], chain[-1]) for chain in generated.chains} == set(counts)  # cause concept -> effect concept
+    assert [w for w in counts.values()] == sorted(counts.values(), reverse=True) and sum(counts.values()) == 30
+    assert all(w >= 2 for _, _, _, w in event_triples(generated.records, nlp, min_count=2))
+    held_out = [replace(generated.records[0], source="data/dev.jsonl")]
+    with pytest.raises(ValueError, match="never from dev or test"):
+        event_triples(held_out, nlp)
+
+    kg.save(tmp_path / "store")
+    ingest([write_event_graph(triples, tmp_path / "events.tsv")], tmp_path / "store", format="conceptnet")
+    grown = KnowledgeGraph.load(tmp_path / "store")
+    assert grown.num_triples == kg.num_triples + len(triples) and "rev:CausesEvent" in oriented_relations(grown.relations)
+    record, chain = next((r, c) for r, c in zip(generated.records, generated.chains) if len(c) == 3)  # 2 steps in the KG
+    given, answer = (chain[0], chain[-1]) if record.ask_for == "effect" else (chain[-1], chain[0])
+    ids = grown.entities.id
+    paths = CausalGraph(grown).paths([ids(given)], [[ids(answer)]], ask_for=record.ask_for)
+    assert paths[0].text == f"{chain[0]} —CausesEvent→ {chain[-1]}"  # 1 step through the event graph

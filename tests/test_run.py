@@ -61,7 +61,7 @@ def test_generated_files_are_kept_and_deterministic(tmp_path):
     assert first.train.read_bytes() == again.train.read_bytes()
     assert sorted(first.tests) == ["test_2", "test_4"]
     with pytest.raises(TaskInputError, match="no generator"):
-        generate_task_files("copa", tmp_path / "c")
+        generate_task_files("commonsenseqa", tmp_path / "c")
 
 
 def test_clutrr_run_reports_by_k_and_saves_everything(clutrr_run):
