@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from kgreason.data.causal_graph import REVERSED
 from kgreason.data.example import KGQAExample
 from kgreason.data.text_graph import UNTYPED
 
@@ -100,6 +101,8 @@ class WeightedPath:
         """The path in words: `Ann —son→ Bob ←father— Carl`."""
         parts = [self.names[0]]
         for relation, forward, name in zip(self.relations, self.forward, self.names[1:]):
+            if relation.startswith(REVERSED):  # a causal edge turned for a cause question: show the stored triple
+                relation, forward = relation[len(REVERSED):], not forward
             parts.append(f"—{relation}→ {name}" if forward else f"←{relation}— {name}")
         return " ".join(parts)
 
