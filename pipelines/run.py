@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -83,13 +84,18 @@ def find_task_files(data: str | Path) -> TaskFiles:
                    and p.name != "config.json")
     train = [p for p in files if "train" in p.name]
     dev = [p for p in files if "dev" in p.name or "valid" in p.name]
-    tests = {_name(p): p for p in files if "test" in p.name}
+    tests = {_name(p): p for p in sorted(files, key=_natural) if "test" in p.name}
     if len(train) > 1 or len(dev) > 1:
         raise TaskInputError(f"{path}: several train or dev files ({[p.name for p in train + dev]})",
                              hint="point --data at one file, or a folder with one train file")
     if not train and not tests and not dev:
         raise TaskInputError(f"{path}: no file named *train*, *dev* or *test*", hint="point --data at a dataset folder")
     return TaskFiles(train[0] if train else None, dev[0] if dev else None, tests)
+
+
+def _natural(path: Path) -> list:
+    """Sort key: numbers in file names compare as numbers (1.2_test before 1.10_test)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def _name(path: Path) -> str:

@@ -37,7 +37,7 @@ def test_find_task_files_by_name(tmp_path):
         (tmp_path / name).write_text("")
     files = find_task_files(tmp_path)
     assert files.train.name == "1.2,1.3_train.csv.gz" and files.dev is None
-    assert sorted(files.tests) == ["1.10_test", "1.4_test"]
+    assert list(files.tests) == ["1.4_test", "1.10_test"]
     (tmp_path / "other_train.csv").write_text("")
     with pytest.raises(TaskInputError, match="several train"):
         find_task_files(tmp_path)
