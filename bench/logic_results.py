@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from common import DEFAULT_DATASETS, REPO, RESULTS, environment, write_json
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
 FUSED = "interaction"
-MODELS = ("lm_only", FUSED)
+MODELS = ("lm_only", FUSED)  # what each experiment trains
+SHOWN = ("lm_only", "graph_only", FUSED)  # what the tables show when a run directory exists (graph_only: ablation)
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
 EXPERIMENTS = {
     "clutrr-089907f8": {"task": "clutrr", "data": "clutrr/data_089907f8", "note": "train k = 2, 3; target: fused mean over k = 4…10 ≥ 0.90 and ≥ lm_only + 0.20"},
@@ -64,12 +66,14 @@ def collect(args: argparse.Namespace) -> dict:
     """Every finished run under --runs: {experiment: {fusion: [results.json of each seed, + transfer]}}."""
     found: dict = {}
     for name in EXPERIMENTS:
-        for fusion in MODELS:
+        for fusion in SHOWN:
             for path in sorted(args.runs.glob(f"{name}-{fusion}-s*/results.json")):
                 results = json.loads(path.read_text())
-                for transfer in sorted(path.parent.glob("evaluations/*/results.json")):
-                    results["tests"].update({f"{transfer.parent.name} (zero-shot) {k}": v
-                                             for k, v in json.loads(transfer.read_text())["tests"].items()})
+                for transfer in EXPERIMENTS[name].get("transfer", ()):
+                    evaluation = path.parent / "evaluations" / Path(transfer).name / "results.json"
+                    if evaluation.is_file():
+                        results["tests"].update({f"{Path(transfer).name} (zero-shot) {k}": v
+                                                 for k, v in json.loads(evaluation.read_text())["tests"].items()})
                 results["run"] = str(path.parent)
                 found.setdefault(name, {}).setdefault(fusion, []).append(results)
     return found
@@ -96,8 +100,9 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
                   f"epochs, batch {training['batch_size']}, lr text {training['lr_text']} / graph "
                   f"{training['lr_graph']}. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × {env['cpus']} "
                   f"CPUs, GPU: {env['gpu'] or 'none'}.", ""]
-        tests = list(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]))
-        header = ["test", "n", *(f for f in MODELS if f in by_fusion)]
+        tests = sorted(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]),
+                       key=lambda t: (t != "dev", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", t)]))
+        header = ["test", "n", *(f for f in SHOWN if f in by_fusion)]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for test in tests:
             cells = []
@@ -106,6 +111,17 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
                 cells.append(f"{mean(accs):.3f}" if accs else "–")
             n = next(r["tests"][test]["n"] for runs in by_fusion.values() for r in runs if test in r["tests"])
             lines.append(f"| {test} | {n} | " + " | ".join(cells) + " |")
+        if spec["task"] == "clutrr":
+            cells = []
+            for fusion in header[2:]:
+                means = []
+                for run in by_fusion[fusion]:
+                    by_k = accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k")
+                    longer = [a for k, a in by_k.items() if int(k) > max(int(v) for v in run["tests"]["dev"]["groups"]["k"])]
+                    if longer:
+                        means.append(mean(longer))
+                cells.append(f"**{mean(means):.3f}**" if means else "–")
+            lines.append("| mean over the k longer than any in training (unweighted) | | " + " | ".join(cells) + " |")
         if spec["task"] == "proofwriter":
             lines += ["", "By proof depth (all test files, fused / lm_only):", ""]
             for fusion in header[2:]:
