@@ -240,11 +240,11 @@ def _question(record: Any, *, index: int, line: int) -> Question | Malformed:
 Outcome = dict[str, Any] | str  # an answer's `to_dict()`, or an error message
 
 
-def load_predictor(model: str | os.PathLike, *, device: str = "auto") -> Predictor:
+def load_predictor(model: str | os.PathLike, *, device: str = "auto", precision: str = "fp32") -> Predictor:
     """`GraphQA` for a model directory (or a `kgreason train` run directory)."""
     from .qa import GraphQA
 
-    return GraphQA.from_pretrained(model, device=device)
+    return GraphQA.from_pretrained(model, device=device, precision=precision)
 
 
 def _outcome(result: Any) -> Outcome:
@@ -263,8 +263,9 @@ class RayPredictor:
     batch: {"index": int64[B], "record": str[B]} → {"index": int64[B], "outcome": str[B]} (JSON `Outcome`s).
     """
 
-    def __init__(self, *, model: str | None, predictor: Predictor | None, device: str, batch_size: int) -> None:
-        self.predictor = predictor if predictor is not None else load_predictor(model, device=device)
+    def __init__(self, *, model: str | None, predictor: Predictor | None, device: str, precision: str,
+                 batch_size: int) -> None:
+        self.predictor = predictor if predictor is not None else load_predictor(model, device=device, precision=precision)
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +275,7 @@ class RayPredictor:
 
 
 def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predictor: Predictor | None, device: str,
-                  batch_size: int, workers: int | None) -> Iterator[Outcome]:
+                  precision: str, batch_size: int, workers: int | None) -> Iterator[Outcome]:
     """Ray Data over the records: `workers` actors (default: one per GPU of the cluster, else one per CPU),
     each with one GPU where the cluster has GPUs; outcomes put back in input order as they arrive."""
     import logging
@@ -302,7 +303,7 @@ def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predi
         dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(actors * 4, math.ceil(len(rows) / (batch_size * 8)))))
         dataset = dataset.map_batches(
             RayPredictor, fn_constructor_kwargs={"model": model, "predictor": predictor, "device": device,
-                                                 "batch_size": batch_size},
+                                                 "precision": precision, "batch_size": batch_size},
             batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
             num_gpus=1 if gpus else 0,
         )
@@ -356,7 +357,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _model_identity(model: str | os.PathLike | None, predictor: Predictor | None) -> dict[str, Any]:
+def _model_identity(model: str | os.PathLike | None, predictor: Predictor | None, precision: str) -> dict[str, Any]:
     if model is None:
         kind = type(predictor)
         return {"predictor": f"{kind.__module__}.{kind.__qualname__}"}
@@ -364,7 +365,8 @@ def _model_identity(model: str | os.PathLike | None, predictor: Predictor | None
     if not (directory / "bundle.json").is_file() and (directory / "model" / "bundle.json").is_file():
         directory = directory / "model"  # a run directory (see `kgreason.pipelines.bundle`)
     weights = directory / "model.safetensors"
-    return {"path": str(directory.resolve()), "sha256": _sha256(weights) if weights.is_file() else None}
+    return {"path": str(directory.resolve()), "sha256": _sha256(weights) if weights.is_file() else None,
+            "precision": precision}
 
 
 class _Journal:
@@ -444,13 +446,14 @@ def _start(output: Path, errors: Path, state_path: Path, *, source: dict[str, An
 
 def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str | os.PathLike | None = None,
             predictor: Predictor | None = None, engine: str = "local", batch_size: int = 32, workers: int | None = None,
-            device: str = "auto", chunk_size: int = DEFAULT_CHUNK_SIZE, overwrite: bool = False,
-            progress: bool = False) -> PredictSummary:
+            device: str = "auto", precision: str = "fp32", chunk_size: int = DEFAULT_CHUNK_SIZE,
+            overwrite: bool = False, progress: bool = False) -> PredictSummary:
     """Answer every record of `input` (JSONL or CSV) into `output` (JSONL), resuming a killed run.
 
     model: a model directory (or `kgreason train` run directory), loaded with `GraphQA.from_pretrained`.
     predictor: an object with `pipe` to use instead (`model`, if also given, names it in the state file);
     engine "ray" sends it to its actors, so it must pickle. workers: Ray actors (engine "ray" only).
+    precision: "fp32", "bf16" or "int8", the model's (`GraphQA`; part of the model's identity in the state file).
     chunk_size: records per commit (a killed run redoes at most this many).
     """
     input, output = Path(input), Path(output)
@@ -463,6 +466,9 @@ def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str |
                              hint="pip install 'kgreason[ray]', or use the local engine")
     if model is None and predictor is None:
         raise TaskInputError("no model given", hint="pass --model with a directory written by `kgreason train`")
+    if predictor is not None and precision != "fp32":
+        raise TaskInputError(f"precision {precision!r} applies to the model predict loads, not to a given predictor",
+                             hint="build the predictor with GraphQA.from_pretrained(..., precision=...)")
     if not input.is_file():
         raise TaskInputError(f"{input}: no such file", hint="pass a JSONL or CSV file of questions")
     if output.suffix == ".gz":
@@ -477,17 +483,17 @@ def predict(input: str | os.PathLike, output: str | os.PathLike, *, model: str |
     started = time.perf_counter()
     state = _start(output, errors, state_path, source={"path": str(input.resolve()), "size": input.stat().st_size,
                                                         "sha256": _sha256(input)},
-                   model=_model_identity(model, predictor))
+                   model=_model_identity(model, predictor, precision))
     summary = PredictSummary(str(input), str(output), str(errors), engine, resumed=state["records"])
     items = read_questions(input)
     for _ in range(state["records"]):  # committed by an earlier run
         next(items)
     if engine == "local":
-        predictor = predictor if predictor is not None else load_predictor(model, device=device)
+        predictor = predictor if predictor is not None else load_predictor(model, device=device, precision=precision)
         outcomes_of = partial(_local_outcomes, predictor=predictor, batch_size=batch_size)
     else:
         outcomes_of = partial(_ray_outcomes, model=None if model is None else str(model), predictor=predictor,
-                              device=device, batch_size=batch_size, workers=workers)
+                              device=device, precision=precision, batch_size=batch_size, workers=workers)
     journal = _Journal(output, errors, state_path, state)
     summary.load_seconds = time.perf_counter() - started
     try:

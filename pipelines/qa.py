@@ -8,6 +8,7 @@
     answer.evidence.to_html("why.html")
     for answer in qa.pipe(questions, batch_size=64, errors="return"):   # str or {"question", "context", ...}
         ...                                                               # an Answer, or a QAError
+    fast = GraphQA.from_pretrained("runs/clutrr-interaction", precision="int8")  # or "bf16"; default "fp32"
 
 A question becomes the record the model's task reads in training, and goes through the task's own
 preprocessing (`kgreason.data.preprocess.tasks()[task].build`, the spaCy pipeline loaded once) and `collate`, so
@@ -24,11 +25,17 @@ The answer to "How is B related to A?" is B's relation to A (the story "[Ann] is
 [Carl]." and "How is [Carl] related to [Ann]?" give "grandson"). A question that cannot be read (no question,
 people the story does not name, no theory, no choices) raises `TaskInputError` with a hint, or, in `pipe(...,
 errors="return")`, yields a `QAError` in its place.
+
+Precision (`PRECISIONS`): "fp32" (the weights as trained); "bf16": the forward pass under `torch.autocast` in
+bfloat16 (CPU and CUDA); "int8": the text encoder's `nn.Linear` layers dynamically quantized to int8 (weights per
+output channel once, activations per batch as they come), the graph side and the head kept in fp32; CPU only.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -47,6 +54,7 @@ from .bundle import ModelBundle, load_bundle
 from .evidence import Evidence, build_evidence, split_by_graph
 
 ERRORS = ("raise", "return")
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 @dataclass
@@ -78,6 +86,7 @@ class QAError:
     message: str
     input: Any
     id: Any = None
+    error: Exception | None = field(default=None, repr=False, compare=False)  # what was raised
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "error": self.message, "input": self.input}
@@ -95,18 +104,27 @@ class Query:
 
 class GraphQA:
     """Answers questions with a model directory written by `run_pipeline` / `kgreason train` (see the module
-    docstring). device: "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ..."""
+    docstring). device: "auto" (CUDA when available; the CPU for int8), "cpu", "cuda", "cuda:1", ...;
+    precision: "fp32", "bf16" or "int8" (see the module docstring)."""
 
-    def __init__(self, bundle: ModelBundle, *, device: str | torch.device = "auto") -> None:
+    def __init__(self, bundle: ModelBundle, *, device: str | torch.device = "auto", precision: str = "fp32") -> None:
         registry = tasks()
         if bundle.task not in registry or bundle.task not in READERS:
             raise TaskInputError(f"{bundle.directory}: GraphQA cannot answer questions of task {bundle.task!r}",
                                  hint=f"GraphQA knows the tasks {', '.join(sorted(READERS))}")
+        if precision not in PRECISIONS:
+            raise TaskInputError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
         self.bundle = bundle
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = "cuda" if torch.cuda.is_available() and precision != "int8" else "cpu"
         self.device = torch.device(device)
+        if precision == "int8" and self.device.type != "cpu":
+            raise TaskInputError(f"precision 'int8' runs on the CPU only, not on {self.device}",
+                                 hint="use precision 'bf16' on a GPU, or device 'cpu' (or 'auto') with int8")
+        self.precision = precision
         self.model = bundle.model.to(self.device).eval()
+        if precision == "int8":
+            self.model = int8_text_encoder(self.model, where=bundle.directory)
         self._spec = registry[bundle.task]
         if self._spec.needs_store and not (bundle.settings.store and Path(bundle.settings.store).is_dir()):
             raise TaskInputError(f"{bundle.directory}: the model links questions to the KG store "
@@ -120,9 +138,11 @@ class GraphQA:
             self._relation_names = [local_name(name) for name in bundle.relations.names]
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "auto") -> GraphQA:
-        """Load a model directory (`load_bundle`: a run directory or its `model/`) and its task's spaCy pipeline."""
-        return cls(load_bundle(directory), device=device)
+    def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "auto",
+                        precision: str = "fp32") -> GraphQA:
+        """Load a model directory (`load_bundle`: a run directory or its `model/`) and its task's spaCy pipeline;
+        precision: "fp32", "bf16" or "int8" (see the module docstring)."""
+        return cls(load_bundle(directory), device=device, precision=precision)
 
     @property
     def task(self) -> str:
@@ -137,22 +157,39 @@ class GraphQA:
         """Answer one question (see the module docstring); raises `TaskInputError` when it cannot be read."""
         return next(self.pipe([{"question": text, "choices": choices, "context": context, "id": 0}], batch_size=1))
 
-    def pipe(self, inputs: Iterable[str | dict[str, Any]], *, batch_size: int = 32,
-             errors: str = "raise") -> Iterator[Answer | QAError]:
-        """Stream one `Answer` per input, in order, `batch_size` at a time through preprocessing and the model.
+    def pipe(self, inputs: Iterable[str | dict[str, Any]], *, batch_size: int = 32, errors: str = "raise",
+             sort_window: int = 8) -> Iterator[Answer | QAError]:
+        """Stream one `Answer` per input, in order, `batch_size` at a time through the model.
 
         inputs: strings, or dicts with "question" (or "text") and optional "context", "choices", "id" (other
-            keys are ignored); errors: "raise" (`TaskInputError`) or "return" (a `QAError` in the input's place)
+            keys are ignored); errors: "raise" (`TaskInputError`, after the answers of the inputs before the bad
+            one) or "return" (a `QAError` in the input's place).
+        sort_window: inputs are read `batch_size * sort_window` at a time (a window, preprocessed in one pass),
+            sorted by length (characters of the text and its longest choice) and cut into batches, so that a
+            batch's rows pad to similar lengths; the window's answers are then yielded in input order. 1: each
+            batch is `batch_size` consecutive inputs.
         """
         if errors not in ERRORS:
             raise ValueError(f"errors must be one of {ERRORS}, not {errors!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if batch_size < 1 or sort_window < 1:
+            raise ValueError(f"batch_size and sort_window must be at least 1, not {batch_size} and {sort_window}")
         stream = enumerate(inputs)
-        while chunk := list(islice(stream, batch_size)):
-            prepared = self.prepare([item for _, item in chunk], ids=[index for index, _ in chunk], errors=errors)
-            answers = iter(self.predict([p for p in prepared if isinstance(p, KGQAExample)]))
-            yield from (p if isinstance(p, QAError) else next(answers) for p in prepared)
+        while window := list(islice(stream, batch_size * sort_window)):
+            prepared = self.prepare([item for _, item in window], ids=[index for index, _ in window], errors="return")
+            failed = next((i for i, p in enumerate(prepared) if isinstance(p, QAError)), None)
+            if errors == "raise" and failed is not None:  # answer the inputs before it, then raise
+                prepared, error = prepared[:failed], prepared[failed].error
+            examples = [p for p in prepared if isinstance(p, KGQAExample)]
+            by_length = sorted(range(len(examples)), key=lambda i: -_approximate_length(examples[i]))
+            answers: list[Answer | None] = [None] * len(examples)
+            for start in range(0, len(by_length), batch_size):
+                members = by_length[start:start + batch_size]
+                for i, answer in zip(members, self.predict([examples[i] for i in members])):
+                    answers[i] = answer
+            answered = iter(answers)
+            yield from (p if isinstance(p, QAError) else next(answered) for p in prepared)
+            if errors == "raise" and failed is not None:
+                raise error
 
     def prepare(self, inputs: list[str | dict[str, Any]], *, ids: list[Any] | None = None,
                 errors: str = "raise") -> list[KGQAExample | QAError]:
@@ -211,7 +248,8 @@ class GraphQA:
         bundle = self.bundle
         batch = collate(examples, tokenizer=bundle.tokenizer, relations=bundle.relations, labels=bundle.labels,
                         max_length=bundle.max_length)
-        output = self.model(batch.to(self.device))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            output = self.model(batch.to(self.device))
         probabilities = output.logits.float().softmax(-1).cpu().numpy()
         copies = batch.num_choices or 1
         edges = nodes = None
@@ -246,6 +284,27 @@ class GraphQA:
         return [kg.label(int(n)) for n in example.node_ids.tolist()]
 
 
+def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> torch.nn.Module:
+    """A copy of a `FusionModel` whose text encoder's `nn.Linear` layers are dynamically quantized to int8
+    (per-output-channel weights; activations quantized per batch at run time); LoRA adapters are merged first.
+    CPU only. torch.ao's `quantize_dynamic` is deprecated in favour of torchao's `quantize_`, which is not a
+    dependency: its deprecation warnings are silenced here, and only here."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    if getattr(model, "text_encoder", None) is None:
+        raise TaskInputError(f"{where}: the model reads no text, so int8 has no text encoder to quantize",
+                             hint="use precision 'fp32' or 'bf16'")
+    model = copy.deepcopy(model)
+    encoder = model.text_encoder
+    if hasattr(encoder.model, "merge_and_unload"):  # a peft model: fold the adapters into the weights
+        encoder.model = encoder.model.merge_and_unload()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"torch\.ao\.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings("ignore", r"torch\.quantize_per_tensor, torch\.quantize_per_channel", UserWarning)
+        quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    return model
+
+
 # --- inputs --------------------------------------------------------------------------------------------------
 
 
@@ -272,7 +331,12 @@ def _query(item: str | dict[str, Any], default_id: Any) -> Query:
 def _failed(err: Exception, item: Any, id: Any, errors: str) -> QAError:
     if errors == "raise":
         raise err
-    return QAError(str(err), item, id)
+    return QAError(str(err), item, id, error=err)
+
+
+def _approximate_length(example: KGQAExample) -> int:
+    """How long the example's longest row is, in characters (the order of its tokens' count)."""
+    return len(example.text) + max((len(choice) for choice in example.choices), default=0)
 
 
 def _joined(*parts: str | None) -> str:

@@ -230,10 +230,27 @@ def test_sigkilled_runs_resume_to_each_input_exactly_once(tmp_path):
     assert len(read_lines(tmp_path / "out.jsonl")) + len(read_lines(tmp_path / "out.errors.jsonl")) == 48
 
 
+def test_precision_reaches_the_model_and_names_it_in_the_state_file(tmp_path, monkeypatch):
+    source = write_jsonl(tmp_path / "in.jsonl", questions(5))
+    (tmp_path / "model").mkdir()
+    loaded = []
+    monkeypatch.setattr(predict_module, "load_predictor", lambda model, device, precision: loaded.append(precision) or FakeQA())
+    predict(source, tmp_path / "out.jsonl", model=tmp_path / "model", precision="int8")
+    assert loaded == ["int8"] and json.loads(run_files(tmp_path / "out.jsonl")[1].read_text())["model"]["precision"] == "int8"
+    with pytest.raises(TaskInputError, match="was started with model"):  # one output, one precision
+        predict(source, tmp_path / "out.jsonl", model=tmp_path / "model", precision="bf16")
+    with pytest.raises(TaskInputError, match="given predictor"):
+        predict(source, tmp_path / "other.jsonl", predictor=FakeQA(), precision="int8")
+    args = ["predict", "--model", str(tmp_path / "model"), "--input", str(source), "--output", str(tmp_path / "cli.jsonl")]
+    result = CliRunner().invoke(main, [*args, "--precision", "bf16", "--json"])
+    assert result.exit_code == 0, result.output
+    assert loaded == ["int8", "bf16"]
+
+
 def test_cli_predict(tmp_path, monkeypatch):
     source = write_jsonl(tmp_path / "in.jsonl", MIXED)
     (tmp_path / "model").mkdir()
-    monkeypatch.setattr(predict_module, "load_predictor", lambda model, device: FakeQA())
+    monkeypatch.setattr(predict_module, "load_predictor", lambda model, device, precision: FakeQA())
     args = ["predict", "--model", str(tmp_path / "model"), "--input", str(source), "--output", str(tmp_path / "out.jsonl")]
     result = CliRunner().invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
@@ -289,6 +306,16 @@ def test_graphqa_answers_every_question_as_its_pipe_does(tmp_path, clutrr_model)
     errors = read_lines(tmp_path / "out.errors.jsonl")
     assert [(e["line"], e["id"]) for e in errors] == [(4, "k3"), (11, "k10"), (18, "k17"), (21, 21)]
     assert "'Zed', whom the story does not name" in errors[0]["reason"]
+
+
+def test_a_ray_actor_loads_the_model_at_the_precision_asked(clutrr_model):
+    import numpy as np
+
+    actor = predict_module.RayPredictor(model=str(clutrr_model), predictor=None, device="cpu", precision="int8",
+                                        batch_size=8)
+    assert actor.predictor.precision == "int8"
+    out = actor({"index": np.arange(2), "record": [json.dumps(q) for q in kinship_questions(2)]})
+    assert [json.loads(o)["id"] for o in out["outcome"]] == ["k0", "k1"]
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """GraphQA on a tiny CLUTRR model trained once for the module: answers, the batch path, agreement with the run's
-own evaluation (same examples, same logits), evidence paths and pictures, errors, and `kgreason explain`; tiny
-ProofWriter and e-CARE models answer like their runs' evaluations too."""
+own evaluation (same examples, same logits), evidence paths and pictures, errors, bf16 / int8 answers against fp32,
+batches sorted by length, and `kgreason explain`; tiny ProofWriter and e-CARE models answer like their runs'
+evaluations too."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 from click.testing import CliRunner
 
 from kgreason.data.batch import collate
-from kgreason.data.clutrr import read_clutrr
+from kgreason.data.clutrr import generate_clutrr, read_clutrr
 from kgreason.data.example import KGQAExample
 from kgreason.data.shards import ShardCache
 from kgreason.kg.errors import TaskInputError
@@ -25,7 +27,7 @@ from kgreason.pipelines import GraphQA, QAError
 from kgreason.pipelines.bundle import BundleError
 from kgreason.pipelines.cli import main
 from kgreason.pipelines.evidence import build_evidence, path_matches_gold, split_by_graph, top_path
-from kgreason.pipelines.qa import Query, causal_question, clutrr_question, proofwriter_question
+from kgreason.pipelines.qa import Query, causal_question, clutrr_question, int8_text_encoder, proofwriter_question
 
 STORY = "[Ann] is [Bob]'s mother. [Bob]'s son is [Carl]."
 QUESTION = f"{STORY} How is [Carl] related to [Ann]?"
@@ -162,7 +164,7 @@ def test_pipe_returns_errors_in_place_and_keeps_order(qa, monkeypatch):
     spec = qa._spec
     monkeypatch.setattr(qa, "_spec", replace(spec, build=lambda records, *a: builds.append(len(records)) or spec.build(records, *a)))
     out = list(qa.pipe(inputs, batch_size=3, errors="return"))
-    assert builds == [2]  # the task's preprocessing runs once per batch, over its readable inputs (none in the 2nd)
+    assert builds == [2]  # the task's preprocessing runs once per window of batches, over its readable inputs
     assert [type(o).__name__ for o in out] == ["Answer", "QAError", "Answer", "QAError", "QAError"]
     assert out[1].input == "Nothing to ask." and "no question found" in out[1].message and out[1].id == 1
     assert out[2].id == "x" and out[3].to_dict()["error"].startswith("[DATA001]")
@@ -171,6 +173,91 @@ def test_pipe_returns_errors_in_place_and_keeps_order(qa, monkeypatch):
     with pytest.raises(ValueError, match="errors"):
         list(qa.pipe(inputs, errors="ignore"))
     assert isinstance(out[1], QAError)
+
+
+def test_pipe_batches_by_length_and_answers_in_input_order(qa, monkeypatch):
+    stories = [next(generate_clutrr(1, k=k, seed=k)) for k in (2, 6, 3, 5, 2, 4, 6, 3, 5, 2)]
+    inputs = [{"id": f"s{i}", "question": f"{r.story} How is [{r.query[1]}] related to [{r.query[0]}]?"}
+              for i, r in enumerate(stories)]
+    unsorted = list(qa.pipe(inputs, batch_size=3, sort_window=1))
+    batches, predict = [], qa.predict
+    monkeypatch.setattr(qa, "predict", lambda examples: batches.append([e.meta["id"] for e in examples]) or predict(examples))
+    answers = list(qa.pipe(inputs, batch_size=3, sort_window=2))  # windows of 6 and 4 inputs
+    assert [a.id for a in answers] == [f"s{i}" for i in range(10)]
+    length = {i["id"]: len(i["question"]) for i in inputs}
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    for window in (batches[:2], batches[2:]):  # longest first within each window
+        order = [length[i] for batch in window for i in batch]
+        assert order == sorted(order, reverse=True)
+    assert {i for batch in batches[:2] for i in batch} == {f"s{i}" for i in range(6)}
+    for answer, other in zip(answers, unsorted):  # other batches pad differently: the last float bits move
+        assert answer.label == other.label and answer.scores == pytest.approx(other.scores, abs=1e-5)
+    # errors="raise": the inputs before the bad one are answered, then it raises
+    stream = qa.pipe([QUESTION, "Nothing to ask.", QUESTION], batch_size=8)
+    assert next(stream).id == 0
+    with pytest.raises(TaskInputError, match="no question found"):
+        next(stream)
+    with pytest.raises(ValueError, match="sort_window"):
+        list(qa.pipe([QUESTION], sort_window=0))
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_lower_precisions_answer_like_fp32(run, qa, precision):
+    records = list(read_clutrr(run.out / "data" / "test_3.csv"))
+    questions = [f"{r.story} How is {r.query[1]} related to {r.query[0]}?" for r in records]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fast = GraphQA.from_pretrained(run.out, device="cpu", precision=precision)
+        answers = list(fast.pipe(questions, batch_size=4))
+    assert not [w for w in caught if "quantiz" in str(w.message)]  # torch.ao's deprecations are silenced where used
+    reference = list(qa.pipe(questions, batch_size=4))
+    assert sum(a.label == b.label for a, b in zip(answers, reference)) >= len(reference) - 1
+    for answer, other in zip(answers, reference):
+        assert answer.scores == pytest.approx(other.scores, abs=0.02)
+        assert answer.evidence.top_path.text == other.evidence.top_path.text
+    plain = [m for m in fast.model.text_encoder.modules() if type(m) is torch.nn.Linear]
+    quantized = [m for m in fast.model.text_encoder.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")]
+    if precision == "int8":  # the text encoder's linear layers only, in a copy: the bundle keeps its fp32 model
+        assert quantized and not plain and fast.model is not fast.bundle.model
+        assert any(type(m) is torch.nn.Linear for m in fast.model.graph.modules())
+        assert any(type(m) is torch.nn.Linear for m in fast.bundle.model.text_encoder.modules())
+    else:
+        assert plain and not quantized
+
+
+def test_precision_errors_say_what_to_do(qa, monkeypatch):
+    with pytest.raises(TaskInputError, match="unknown precision 'fp16'"):
+        GraphQA(qa.bundle, device="cpu", precision="fp16")
+    with pytest.raises(TaskInputError, match="CPU only") as info:
+        GraphQA(qa.bundle, device="cuda", precision="int8")
+    assert "bf16" in info.value.hint
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert GraphQA(qa.bundle, precision="int8").device.type == "cpu"  # auto: the CPU, where int8 runs
+    with pytest.raises(TaskInputError, match="reads no text"):
+        int8_text_encoder(torch.nn.Linear(2, 2))
+
+
+def test_int8_merges_lora_adapters_into_a_quantized_copy():
+    pytest.importorskip("peft")
+    from transformers import BertConfig
+
+    from kgreason.encoders.text import TextEncoder
+
+    encoder = TextEncoder.from_config(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=32), lora={"r": 2, "target_modules": ["query", "value"]})
+    model = torch.nn.Module()
+    model.text_encoder = encoder.eval()
+    with torch.no_grad():
+        for name, parameter in encoder.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_()  # a trained adapter: not a no-op
+        ids = torch.randint(0, 50, (2, 6))
+        expected = encoder(ids, torch.ones_like(ids)).pooled
+        quantized = int8_text_encoder(model).text_encoder
+        pooled = quantized(ids, torch.ones_like(ids)).pooled
+    assert type(quantized.model).__name__ == "BertModel" and type(encoder.model).__name__ == "PeftModel"
+    assert not [m for m in quantized.modules() if type(m) is torch.nn.Linear]
+    torch.testing.assert_close(pooled, expected, atol=0.05, rtol=0)
 
 
 def test_questions_become_task_records():
@@ -262,6 +349,10 @@ def test_explain_command(run, tmp_path):
     assert json.loads(result.output)["evidence"]["endpoints"] == [["Ann", "Carl"]]
     result = runner.invoke(main, ["explain", "--model", str(run.out), "No question here.", "--device", "cpu"])
     assert result.exit_code == 2 and "no question found" in result.output
+    result = runner.invoke(main, ["explain", "--model", str(run.out), QUESTION, "--precision", "int8", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["label"]
+    result = runner.invoke(main, ["explain", "--model", str(run.out), QUESTION, "--precision", "int8", "--device", "cuda"])
+    assert result.exit_code == 2 and "CPU only" in result.output
 
 
 def test_importing_the_package_stays_light():
