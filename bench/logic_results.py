@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -86,7 +87,7 @@ def mean(values: list[float]) -> float:
 def markdown(found: dict, args: argparse.Namespace) -> str:
     """The results section: one table per experiment (test file rows, lm_only vs fused, mean over seeds)."""
     lines = [START, "", f"Produced by `.venv/bin/python bench/logic_results.py` (see its docstring); runs under "
-             f"`{args.runs}`. Each cell is the mean over the seeds listed; `lm_only` and the fused model "
+             f"`{os.path.relpath(args.runs)}`. Each cell is the mean over the seeds listed; `lm_only` and the fused model "
              f"({FUSED} fusion, composition GNN) share the MiniLM encoder, data and budget.", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
