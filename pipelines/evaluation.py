@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .evidence import split_by_graph
+
 TASK_GROUPS: dict[str, tuple[str, ...]] = {"clutrr": ("k", "noise"), "proofwriter": ("depth", "answer"),
                                            "ecare": ("ask_for", "evidence"), "copa": ("ask_for", "evidence")}
 
@@ -48,8 +50,6 @@ def predict_loader(model: nn.Module, loader: DataLoader, *, device: torch.device
         rows = [{"prediction": int(row.argmax()), "label": label, "scores": row.tolist(), "meta": meta}
                 for row, label, meta in zip(scores, labels.tolist(), metas)]
         if edge_importance and batch.num_choices is None:
-            from .evidence import split_by_graph
-
             importances = ([None] * len(rows) if output.edge_importance is None
                            else split_by_graph(batch, output.edge_importance))
             for row, importance in zip(rows, importances):

@@ -39,7 +39,7 @@ from typing import Any
 
 from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import Settings, preprocess
-from kgreason.data.shards import ShardCache, write_json
+from kgreason.data.shards import ShardCache, write_atomically, write_json
 from kgreason.kg.errors import TaskInputError
 
 from .evaluation import accuracy_report, predict_loader
@@ -302,7 +302,7 @@ def run_pipeline(
                                        device=trainer.device, predictions_path=out / "predictions" / f"{name}.jsonl")
                for name, examples in ({"dev": dev} | tests).items() if examples}
     model_dir = save_bundle(out / "model", model=best.cpu(), tokenizer=tokenizer, relations=relations, labels=labels,
-                            settings=Settings(task=task, **{k: v for k, v in settings.items()}), max_length=max_length,
+                            settings=Settings(task=task, **settings), max_length=max_length,
                             extra={"fusion": fusion, "graph_encoder": graph_encoder})
     training = {"epochs": fitted.epochs, "best_epoch": fitted.best_epoch, "best_dev_metric": fitted.best_metric,
                 "stopped": fitted.stopped, "config": asdict(training_config), "train_examples": len(train),
@@ -383,17 +383,16 @@ def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_na
     def name(index: int) -> Any:
         return label_names[index] if label_names is not None and 0 <= index < len(label_names) else index
 
+    lines = []
+    for p in predictions:
+        meta = p["meta"]
+        record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
+                  "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
+                  **{key: meta[key] for key in ("k", "depth", "noise", "ask_for") if meta.get(key) is not None},
+                  **{key: p[key] for key in ("top_path", "top_path_is_gold") if key in p}}
+        lines.append(json.dumps(record) + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    with open(staging, "w", encoding="utf-8") as handle:
-        for p in predictions:
-            meta = p["meta"]
-            record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
-                      "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
-                      **{key: meta[key] for key in ("k", "depth", "noise", "ask_for") if meta.get(key) is not None},
-                      **{key: p[key] for key in ("top_path", "top_path_is_gold") if key in p}}
-            handle.write(json.dumps(record) + "\n")
-    staging.replace(path)
+    write_atomically(path, "".join(lines).encode("utf-8"))
 
 
 def environment() -> dict[str, Any]:
