@@ -260,6 +260,33 @@ class TextEncoder(nn.Module):
             pooled=mean_pool(outputs.last_hidden_state, attention_mask),
         )
 
+    def encode_segments(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        segments: torch.Tensor,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """input_ids, attention_mask, segments: [B, T] -> last hidden states [B, T, H] of a pass in which a token
+        attends only to the tokens of its own segment and a segment's positions count from 0 (`segments` from
+        `span_segments`: segment s > 0 starts at token s - 1; segment 0 keeps its positions): each sentence is
+        read as if it were the whole text, wherever it stands in a long story."""
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        positions = torch.where(segments > 0, positions - (segments - 1), positions)
+        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=positions)
+        same = (segments.unsqueeze(-1) == segments.unsqueeze(-2)).unsqueeze(1)  # [B, 1, T, T]
+        base = self.extended_attention_mask(attention_mask, hidden.dtype)
+        if base is None:
+            mask = same
+        elif base.dtype == torch.bool:
+            mask = base & same
+        else:  # additive
+            mask = base.masked_fill(~same, torch.finfo(base.dtype).min)
+        for layer in self.layers:
+            hidden = layer(hidden, mask)
+        return hidden
+
     def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """input_ids, token_type_ids: [B, T] -> the embedding layer's output [B, T, H] (the input of `layers[0]`)."""
         return self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
@@ -312,6 +339,21 @@ def pool_spans(hidden: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     sums = torch.zeros(len(spans), hidden_size, dtype=torch.float32, device=hidden.device)
     sums.index_add_(0, span_of_token, rows)
     return (sums / lengths.clamp(min=1).unsqueeze(-1)).to(hidden.dtype)
+
+
+def span_segments(spans: torch.Tensor, batch_size: int, num_tokens: int) -> torch.Tensor:
+    """spans: int [S, 3] (batch index, first token, end token exclusive; -1 tokens: unknown, skipped) ->
+    int64 [B, T]: each token's segment, 1 + the first token of the span that covers it (spans of one sentence share
+    it), 0 for tokens in no span."""
+    segments = torch.zeros(batch_size, num_tokens, dtype=torch.long, device=spans.device)
+    known = spans[(spans[:, 1] >= 0) & (spans[:, 2] > spans[:, 1])].long()
+    if len(known):
+        _check_spans(known, "spans", batch_size)
+        positions = torch.arange(num_tokens, device=spans.device)
+        covers = (positions >= known[:, 1:2]) & (positions < known[:, 2:3])  # [S, T]
+        ids = covers.long() * (known[:, 1:2] + 1)
+        segments.scatter_reduce_(0, known[:, :1].expand(-1, num_tokens), ids, reduce="amax")
+    return segments
 
 
 def char_spans_to_token_spans(offset_mapping: torch.Tensor, char_spans: torch.Tensor) -> torch.Tensor:

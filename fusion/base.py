@@ -26,12 +26,14 @@ from transformers import AutoConfig
 
 from kgreason.data.batch import NUM_NODE_TYPES, KGQABatch
 from kgreason.encoders.graph import NodeFeatures, build_graph_encoder
-from kgreason.encoders.text import TextEncoder, pool_spans
+from kgreason.encoders.text import TextEncoder, pool_spans, span_segments
 
 CONFIG_FILE = "config.json"
 TEXT_CONFIG_FILE = "text_config.json"
 WEIGHTS_FILE = "model.safetensors"
 NODE_FEATURE_MODES = ("learned", "type")
+GRAPH_READOUTS = ("pool_target", "target")
+EDGE_TEXT_MODES = ("story", "sentence")
 
 
 @dataclass
@@ -48,6 +50,13 @@ class FusionConfig:
     graph_hidden_size, graph_layers: the graph encoder's width and message-passing rounds
     fusion_hidden_size: the width of the late-fusion MLP and the interaction MLPs (None: the text hidden size)
     interaction_layers: N, the top transformer layers that exchange with the graph (interaction fusion)
+    graph_readout: the graph vector the head reads: "pool_target" (attention pool over the nodes ⊕ the
+        query-target state) or "target" (the query-target state alone: the answer must be carried to the target
+        along the graph's paths, which is what lets a composition encoder read chains longer than in training)
+    edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
+        sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
+        edge's input says what its sentence says and nothing the rest of the story or the question could add;
+        `late` and `graph_only` only, and for `late` it is a second transformer pass)
     text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
         text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
     """
@@ -64,6 +73,8 @@ class FusionConfig:
     graph_options: dict[str, Any] = field(default_factory=dict)
     fusion_hidden_size: int | None = None
     interaction_layers: int = 1
+    graph_readout: str = "pool_target"
+    edge_text: str = "story"
     dropout: float = 0.1
     text_encoder: str | None = None
     text_freeze: str | int | None = None
@@ -72,6 +83,13 @@ class FusionConfig:
     def __post_init__(self) -> None:
         if self.node_features not in NODE_FEATURE_MODES:
             raise ValueError(f"FusionConfig.node_features={self.node_features!r}: use one of {NODE_FEATURE_MODES}")
+        if self.graph_readout not in GRAPH_READOUTS:
+            raise ValueError(f"FusionConfig.graph_readout={self.graph_readout!r}: use one of {GRAPH_READOUTS}")
+        if self.edge_text not in EDGE_TEXT_MODES:
+            raise ValueError(f"FusionConfig.edge_text={self.edge_text!r}: use one of {EDGE_TEXT_MODES}")
+        if self.edge_text == "sentence" and self.fusion not in ("late", "graph_only"):
+            raise ValueError(f"FusionConfig.edge_text='sentence' works with fusion 'late' or 'graph_only', not "
+                             f"{self.fusion!r}")
         if self.node_features == "learned" and not self.num_nodes:
             raise ValueError("FusionConfig.node_features='learned' needs num_nodes (the KG's entity count); "
                              "use node_features='type' for text graphs")
@@ -149,7 +167,8 @@ class GraphSide(nn.Module):
     with text states, the mean of the projected sentence states of the node's edges. Edge inputs `edge_attr:
     [E, Hg]`: the projected `pool_spans` of each text-graph edge's sentence (`batch.edge_token_spans`), None for
     background-KG batches. The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
-    it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target).
+    it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target), or
+    the target state alone (`graph_readout="target"`).
     A graph without nodes pools to a learned `no_graph` vector, so its row still gets an answer.
     """
 
@@ -165,7 +184,8 @@ class GraphSide(nn.Module):
                                            **config.graph_options)
         self.pool_score = nn.Linear(hidden, 1)
         self.no_graph = nn.Parameter(torch.zeros(hidden))
-        self.output_size = 2 * hidden
+        self.readout_target_only = config.graph_readout == "target"
+        self.output_size = graph_vector_size(config)
 
     def edge_inputs(self, batch: KGQABatch, text_states: Tensor | None) -> Tensor | None:
         """text_states: [R, T, Ht] or None -> [E, Hg] sentence states of text-graph edges, or None."""
@@ -195,21 +215,29 @@ class GraphSide(nn.Module):
         return torch.where(has_nodes, pooled, self.no_graph.to(pooled.dtype)), weights
 
     def readout(self, batch: KGQABatch, h: Tensor) -> tuple[Tensor, Tensor]:
-        """h: [N, Hg] -> (graph vector [G, 2 Hg] = pool ⊕ target state, node importance [N])."""
+        """h: [N, Hg] -> (graph vector [G, 2 Hg] = pool ⊕ target state, or [G, Hg] = target state; node
+        importance [N])."""
         pooled, weights = self.pool(batch, h)
         targets = batch.query_targets
         if targets is None or h.numel() == 0:
             target_states = torch.zeros_like(pooled)
         else:
             target_states = h[targets.clamp(min=0)] * (targets >= 0).unsqueeze(-1).to(h.dtype)
+        if self.readout_target_only:
+            return target_states, weights.detach()
         return torch.cat([pooled, target_states], dim=-1), weights.detach()
 
     def forward(self, batch: KGQABatch, text_states: Tensor | None = None) -> Features:
-        """text_states: [R, T, Ht] or None -> Features(graph vector [G, 2 Hg], importances)."""
+        """text_states: [R, T, Ht] or None -> Features(graph vector [G, `output_size`], importances)."""
         edge_attr = self.edge_inputs(batch, text_states)
         h, edge_importance = self.encode(batch, self.node_inputs(batch, edge_attr), edge_attr)
         vector, node_importance = self.readout(batch, h)
         return Features(vector, edge_importance, node_importance)
+
+
+def graph_vector_size(config: FusionConfig) -> int:
+    """The width of `GraphSide`'s graph vector: Hg for the "target" readout, 2 Hg for "pool_target"."""
+    return config.graph_hidden_size * (1 if config.graph_readout == "target" else 2)
 
 
 def mlp(in_features: int, hidden: int, out_features: int, *, dropout: float) -> nn.Sequential:
@@ -252,6 +280,15 @@ class FusionModel(nn.Module):
     def features(self, batch: KGQABatch) -> Features:
         """One vector [R, D] per text row (and the graph's importances)."""
         raise NotImplementedError
+
+    def sentence_states(self, batch: KGQABatch) -> Tensor:
+        """[R, T, Ht]: the text encoder's last states with each text-graph sentence read on its own
+        (`edge_text="sentence"`; tokens outside every edge's sentence attend among themselves)."""
+        segments = torch.zeros_like(batch.input_ids)
+        if batch.edge_token_spans is not None:
+            segments = span_segments(batch.edge_token_spans, *batch.input_ids.shape)
+        return self.text_encoder.encode_segments(batch.input_ids, batch.attention_mask, segments,
+                                                 token_type_ids=batch.token_type_ids)
 
     def forward(self, batch: KGQABatch) -> ModelOutput:
         features = self.features(batch)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from kgreason.data.batch import KGQABatch
 
-from .base import Features, FusionConfig, FusionModel
+from .base import Features, FusionConfig, FusionModel, graph_vector_size
 
 
 class GraphOnlyModel(FusionModel):
-    """graph vector [G, 2 Hg] (attention pool ⊕ query-target state, see `GraphSide`) -> head."""
+    """graph vector [G, 2 Hg] (attention pool ⊕ query-target state, see `GraphSide`) or [G, Hg] -> head."""
 
     name = "graph_only"
 
@@ -23,11 +23,13 @@ class GraphOnlyModel(FusionModel):
 
     @classmethod
     def features_size(cls, config: FusionConfig, *, text_hidden_size: int | None) -> int:
-        return 2 * config.graph_hidden_size
+        return graph_vector_size(config)
 
     def features(self, batch: KGQABatch) -> Features:
         states = None
-        if self.text_encoder is not None:
+        if self.text_encoder is not None and self.config.edge_text == "sentence":
+            states = self.sentence_states(batch)
+        elif self.text_encoder is not None:
             states = self.text_encoder(batch.input_ids, batch.attention_mask,
                                        token_type_ids=batch.token_type_ids).last_hidden_state
         return self.graph(batch, states)

@@ -8,7 +8,7 @@
         interaction token = hidden[:, 0] ([CLS]); interaction node = attention pool of h (one per graph)
         [token', node'] = [token, node] + MLP([token ⊕ node])                 # the exchange
         hidden[:, 0] = token'; x = h + (node' - node) broadcast to the graph's nodes
-    head over [CLS] ⊕ graph vector (attention pool ⊕ query-target state)
+    head over [CLS] ⊕ graph vector (attention pool ⊕ query-target state, or the target state alone)
 
 Choices: the interaction node is the pooled graph rather than an extra virtual node (no new relation type, and
 a graph without nodes still has one: the learned `no_graph` vector); the whole graph encoder (one set of
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from kgreason.data.batch import KGQABatch
 from kgreason.encoders.text import TextEncoder
 
-from .base import Features, FusionConfig, FusionModel, mlp
+from .base import Features, FusionConfig, FusionModel, graph_vector_size, mlp
 
 
 class Exchange(nn.Module):
@@ -61,7 +61,7 @@ class InteractionFusionModel(FusionModel):
 
     @classmethod
     def features_size(cls, config: FusionConfig, *, text_hidden_size: int | None) -> int:
-        return text_hidden_size + 2 * config.graph_hidden_size
+        return text_hidden_size + graph_vector_size(config)
 
     def features(self, batch: KGQABatch) -> Features:
         text, graph = self.text_encoder, self.graph

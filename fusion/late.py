@@ -1,5 +1,6 @@
 """`late`: late fusion: pooled text ⊕ graph vector -> MLP -> head. The graph encoder sees the text only through
-the node and edge inputs (text-graph sentence states); the two halves meet once, at the end."""
+the node and edge inputs (text-graph sentence states; with `edge_text="sentence"` from a second pass that reads
+each sentence on its own); the two halves meet once, at the end."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .base import Features, FusionConfig, FusionModel, mlp
 
 
 class LateFusionModel(FusionModel):
-    """[pooled text [R, Ht] ⊕ graph vector [G, 2 Hg]] -> MLP -> [R, fusion_hidden_size] -> head."""
+    """[pooled text [R, Ht] ⊕ graph vector [G, 2 Hg or Hg]] -> MLP -> [R, fusion_hidden_size] -> head."""
 
     name = "late"
 
@@ -28,6 +29,7 @@ class LateFusionModel(FusionModel):
 
     def features(self, batch: KGQABatch) -> Features:
         text = self.text_encoder(batch.input_ids, batch.attention_mask, token_type_ids=batch.token_type_ids)
-        graph = self.graph(batch, text.last_hidden_state)
+        states = self.sentence_states(batch) if self.config.edge_text == "sentence" else text.last_hidden_state
+        graph = self.graph(batch, states)
         fused = self.fuse(torch.cat([text.pooled, graph.vector], dim=-1))
         return Features(fused, graph.edge_importance, graph.node_importance)

@@ -262,3 +262,51 @@ def test_a_lora_text_encoder_is_rebuilt_from_the_config(tokenizer, tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded(batch).logits, model(batch).logits)
     assert loaded.text_encoder.num_trainable_parameters() == model.text_encoder.num_trainable_parameters()
+
+
+@pytest.mark.parametrize("fusion", ["graph_only", "late", "interaction"])
+def test_the_target_readout_gives_the_head_the_query_targets_state_alone(fusion, tokenizer):
+    model = make_model(fusion, "composition", tokenizer, graph_readout="target").eval()
+    batch = batch_of("text", tokenizer)
+    assert model.graph.output_size == GRAPH_HIDDEN
+    with torch.no_grad():
+        h, _ = model.graph.encode(batch, model.graph.node_inputs(batch, None), None)
+        vector, _ = model.graph.readout(batch, h)
+    targets = batch.query_targets
+    torch.testing.assert_close(vector[targets >= 0], h[targets[targets >= 0]])
+    assert (vector[targets < 0] == 0).all()  # the unlinked story has no target
+    assert model(batch).logits.shape == (4, len(KINSHIP))
+
+
+@pytest.mark.parametrize("fusion", ["graph_only", "late"])
+def test_sentence_edge_text_reads_each_edge_sentence_on_its_own(fusion, tokenizer):
+    """With edge_text="sentence" an edge's input depends on its own sentence only: another sentence in the story
+    leaves it unchanged (with "story" it does not)."""
+    stories = kinship_examples(1, seed=3)
+    changed = kinship_examples(1, seed=3)
+    first, _, second = changed[0].text.partition(". ")
+    changed[0].text = f"{first}. {second.replace(' is the ', ' was once the ')}"  # spans recomputed below
+    changed[0].edge_char_spans = np.array([[0, len(first) + 1], [len(first) + 2, len(changed[0].text)]])
+    for edge_text, same in (("sentence", True), ("story", False)):
+        model = make_model(fusion, "composition", tokenizer, edge_text=edge_text).eval()
+        with torch.no_grad():
+            inputs = []
+            for examples in (stories, changed):
+                batch = text_batch(tokenizer, examples)
+                states = (model.sentence_states(batch) if edge_text == "sentence" else
+                          model.text_encoder(batch.input_ids, batch.attention_mask).last_hidden_state)
+                inputs.append(model.graph.edge_inputs(batch, states)[0])
+        assert torch.allclose(inputs[0], inputs[1], atol=1e-5) == same, edge_text
+        batch = text_batch(tokenizer, stories)
+        model.train()
+        model(batch).loss.backward()
+        assert has_grad(model.text_encoder) and has_grad(model.graph.encoder)
+
+
+def test_new_config_fields_are_checked():
+    with pytest.raises(ValueError, match="graph_readout='mean'"):
+        FusionConfig(graph_readout="mean")
+    with pytest.raises(ValueError, match="edge_text='page'"):
+        FusionConfig(edge_text="page")
+    with pytest.raises(ValueError, match="'late' or 'graph_only', not 'interaction'"):
+        FusionConfig(fusion="interaction", edge_text="sentence")

@@ -14,6 +14,7 @@ from kgreason.encoders.text import (
     load_tokenizer,
     mean_pool,
     pool_spans,
+    span_segments,
 )
 
 ATTENTION = ["eager", "sdpa"]
@@ -327,3 +328,22 @@ def test_the_docs_example_runs():
     namespace = {}
     exec(compile(code, "docs/models.md#text-encoder", "exec"), namespace)
     assert namespace["edge_states"].shape == (2, 384) and namespace["encoder"].num_trainable_parameters() > 0
+
+
+def test_span_segments_number_each_sentence_by_its_first_token():
+    spans = torch.tensor([[0, 1, 4], [0, 4, 6], [0, 4, 6], [1, 2, 3], [1, -1, -1]])  # the last one is unknown
+    assert span_segments(spans, 2, 7).tolist() == [[0, 2, 2, 2, 5, 5, 0], [0, 0, 3, 0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("attention", ATTENTION)
+def test_encode_segments_reads_each_sentence_as_if_alone(attention):
+    encoder = tiny_encoder(attention)
+    input_ids, attention_mask = batch((9, 6))
+    segments = span_segments(torch.tensor([[0, 1, 4], [0, 4, 8], [1, 2, 5]]), 2, input_ids.shape[1])
+    states = encoder.encode_segments(input_ids, attention_mask, segments)
+    for row, start, end in ((0, 1, 4), (0, 4, 8), (1, 2, 5)):
+        alone = encoder(input_ids[row:row + 1, start:end], torch.ones(1, end - start, dtype=torch.long)).last_hidden_state
+        torch.testing.assert_close(states[row, start:end], alone[0], rtol=0, atol=1e-5)
+    changed = input_ids.clone()
+    changed[0, 4:8] = 7  # another second sentence: the first one's states stay the same
+    torch.testing.assert_close(encoder.encode_segments(changed, attention_mask, segments)[0, 1:4], states[0, 1:4])
