@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from importlib.metadata import version
+from typing import Any
 
 import click
 
@@ -209,6 +210,28 @@ def _print_reports(reports: dict, *, title: str) -> None:
     Console().print(table)
 
 
+def _model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """("graph_layers=10", "graph_readout=target") -> {"graph_layers": 10, "graph_readout": "target"}; a key must be a
+    `FusionConfig` field."""
+    from dataclasses import fields
+
+    from kgreason.fusion import FusionConfig
+
+    known = {f.name for f in fields(FusionConfig)} - {"fusion", "graph_encoder", "num_relations", "num_labels",
+                                                     "multiple_choice"}
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in known:
+            raise click.BadParameter(f"{pair!r}: use KEY=VALUE with KEY one of {', '.join(sorted(known))}",
+                                     param_hint="--model-option")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 _TASKS = click.Choice(["clutrr", "proofwriter", "ecare", "copa"])
 _PRECISIONS = click.Choice(["fp32", "bf16", "int8"])
 _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's linear layers dynamically quantized "
@@ -221,6 +244,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (model/, results.json, predictions/, training/, cache/).")
 @click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default="interaction", show_default=True, help="Fusion model (lm_only is the baseline).")
 @click.option("--graph-encoder", default="composition", show_default=True, help="Graph encoder: rgcn, gatv2 or composition.")
+@click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="A FusionConfig field, e.g. graph_readout=target, edge_text=sentence, graph_layers=10 (repeatable; VALUE read as JSON when it parses).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--lr-text", type=float, default=2e-5, show_default=True, help="Learning rate of the transformer.")
@@ -240,7 +264,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--resume", is_flag=True, help="Continue training from OUT/training/checkpoint (after a kill).")
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def train(task, data, out, fusion, graph_encoder, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
+def train(task, data, out, fusion, graph_encoder, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
           early_stopping, bf16, device, text_encoder, nlp, store_dir, dev_fraction, workers, limit, resume, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
@@ -257,7 +281,7 @@ def train(task, data, out, fusion, graph_encoder, epochs, batch_size, lr_text, l
     result = run_pipeline(
         task, data, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
         workers=workers, limit=limit, resume=resume, progress=not quiet and sys.stderr.isatty(),
-        model_kwargs={"text_encoder": text_encoder} if text_encoder else None,
+        model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
         preprocess_kwargs={"nlp": nlp, **({"store": store_dir} if store_dir else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,

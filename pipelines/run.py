@@ -198,6 +198,10 @@ def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str,
     summary = preprocess(path, cache_dir, task=task, workers=workers, limit=limit, progress=progress, **settings)
     return list(ShardCache(summary.cache_dir).examples()), summary.to_dict()
 
+# CLUTRR's test chains reach k = 10 people apart: the composition encoder needs a step per edge to carry the
+# query to the target (its steps share weights, so 10 cost little more than 2)
+TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"clutrr": {"graph_layers": 10}}
+
 
 def run_pipeline(
     task: str,
@@ -222,7 +226,8 @@ def run_pipeline(
 ) -> PipelineResult:
     """Train `fusion` with `graph_encoder` on `task`'s data, evaluate every test file, save the model.
 
-    model_kwargs: more `FusionConfig` fields (graph_hidden_size, text_encoder path, text_freeze, ...)
+    model_kwargs: more `FusionConfig` fields (graph_hidden_size, text_encoder path, text_freeze, ...), over the
+        task's `TASK_MODEL_DEFAULTS`
     training_kwargs: `TrainingConfig` fields (epochs, batch_size, lr_text, seed, device, ...)
     preprocess_kwargs: `Settings` fields (nlp, store, hops, ...); generate_kwargs: `generate_task_files` options
     text_encoder, tokenizer: a ready `TextEncoder` and its tokenizer (tests); default: `model_kwargs["text_encoder"]`
@@ -282,7 +287,7 @@ def run_pipeline(
         graph_config = {"node_features": "learned", "num_nodes": kg.num_entities}
     config = FusionConfig(fusion=fusion, graph_encoder=graph_encoder, num_relations=len(relations),
                           num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
-                          **{**graph_config, **(model_kwargs or {})})
+                          **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
     tokenizer = tokenizer or load_tokenizer(config.text_encoder)
     set_seed(training_config.seed)
     model = build_model(config, text_encoder=text_encoder)

@@ -121,9 +121,14 @@ def test_train_and_evaluate_commands(tokenizer, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(main, ["train", "--task", "clutrr", "--out", str(out), "--fusion", "late", "--graph-encoder",
                                   "rgcn", "--text-encoder", str(model_dir), "--nlp", "blank", "--epochs", "1",
-                                  "--batch-size", "8", "--workers", "1", "--limit", "24", "--device", "cpu", "-q"])
+                                  "--batch-size", "8", "--workers", "1", "--limit", "24", "--device", "cpu", "-q",
+                                  "--model-option", "graph_readout=target", "--model-option", "edge_text=sentence"])
     assert result.exit_code == 0, result.output
     assert "test_6" in result.output and "accuracy" in result.output and str(out / "model") in result.output
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert (config["graph_readout"], config["edge_text"], config["graph_layers"]) == ("target", "sentence", 10)
+    bad = runner.invoke(main, ["train", "--task", "clutrr", "--out", str(tmp_path / "bad"), "--model-option", "depth=3"])
+    assert bad.exit_code == 2 and "graph_readout" in bad.output and "--model-option" in bad.output
     evaluated = runner.invoke(main, ["evaluate", "--model", str(out), "--data", str(out / "data" / "test_6.csv"),
                                      "--workers", "1", "--device", "cpu", "--limit", "24", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
