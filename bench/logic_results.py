@@ -6,9 +6,10 @@ what is missing, and --only picks experiments):
     .venv/bin/python bench/logic_results.py --only clutrr-089907f8 --seeds 0
     .venv/bin/python bench/logic_results.py --report-only        # rewrite the tables from the runs there are
 
-Each experiment trains `lm_only` and the fused model (interaction fusion, composition GNN) with the same
-encoder (all-MiniLM-L6-v2), data, epochs, batch size and learning rates, one run directory each under
---runs (`kgreason train` layout). Writes bench/results/logic.json, the section between the
+Each experiment trains `lm_only` and the fused models (`--variants`, see VARIANTS: a fusion model and its
+`FusionConfig` options, all with the composition GNN) with the same encoder (all-MiniLM-L6-v2), data, epochs,
+batch size and learning rates, one run directory `<experiment>-<variant>-s<seed>` each under --runs
+(`kgreason train` layout). Writes bench/results/logic.json, the section between the
 `logic-results` markers of docs/results.md, and docs/clutrr_accuracy_by_k.png (accuracy against k).
 """
 
@@ -25,9 +26,15 @@ from common import DEFAULT_DATASETS, REPO, RESULTS, environment, write_json
 
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
-FUSED = "interaction"
-MODELS = ("lm_only", FUSED)  # what each experiment trains
-SHOWN = ("lm_only", "graph_only", FUSED)  # what the tables show when a run directory exists (graph_only: ablation)
+SENTENCE_EDGES = {"edge_text": "sentence", "graph_readout": "target"}  # each edge's sentence read alone; head on target
+VARIANTS = {  # name: (fusion, FusionConfig options); the tables show every variant that has a run directory
+    "lm_only": ("lm_only", {}),
+    "interaction": ("interaction", {}),
+    "graph_only": ("graph_only", {}),
+    "graph_only-sentence": ("graph_only", SENTENCE_EDGES),
+    "late-sentence": ("late", SENTENCE_EDGES),
+}
+DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
 EXPERIMENTS = {
     "clutrr-089907f8": {"task": "clutrr", "data": "clutrr/data_089907f8", "note": "train k = 2, 3; target: fused mean over k = 4…10 ≥ 0.90 and ≥ lm_only + 0.20"},
@@ -44,14 +51,15 @@ EXPERIMENTS = {
 START, END = "<!-- logic-results:start -->", "<!-- logic-results:end -->"
 
 
-def run_one(name: str, spec: dict, fusion: str, seed: int, args: argparse.Namespace) -> Path:
+def run_one(name: str, spec: dict, variant: str, seed: int, args: argparse.Namespace) -> Path:
     """Train (unless the run is there) and evaluate the transfer sets; returns the run directory."""
     from kgreason.pipelines.run import evaluate_model, run_pipeline
 
-    out = args.runs / f"{name}-{fusion}-s{seed}"
+    out = args.runs / f"{name}-{variant}-s{seed}"
     if not (out / "results.json").is_file():
         data = spec["data"] if spec["data"] == "generated" else args.datasets / spec["data"]
-        run_pipeline(spec["task"], data, out=out, fusion=fusion, graph_encoder="composition",
+        fusion, options = VARIANTS[variant]
+        run_pipeline(spec["task"], data, out=out, fusion=fusion, graph_encoder="composition", model_kwargs=options,
                      cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"), progress=sys.stderr.isatty(),
                      max_length=spec.get("max_length", args.max_length), limit=args.limit,
                      training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
@@ -67,8 +75,8 @@ def collect(args: argparse.Namespace) -> dict:
     """Every finished run under --runs: {experiment: {fusion: [results.json of each seed, + transfer]}}."""
     found: dict = {}
     for name in EXPERIMENTS:
-        for fusion in SHOWN:
-            for path in sorted(args.runs.glob(f"{name}-{fusion}-s*/results.json")):
+        for fusion in VARIANTS:
+            for path in sorted(args.runs.glob(f"{name}-{fusion}-s[0-9]*/results.json")):
                 results = json.loads(path.read_text())
                 for transfer in EXPERIMENTS[name].get("transfer", ()):
                     evaluation = path.parent / "evaluations" / Path(transfer).name / "results.json"
@@ -87,8 +95,11 @@ def mean(values: list[float]) -> float:
 def markdown(found: dict, args: argparse.Namespace) -> str:
     """The results section: one table per experiment (test file rows, lm_only vs fused, mean over seeds)."""
     lines = [START, "", f"Produced by `.venv/bin/python bench/logic_results.py` (see its docstring); runs under "
-             f"`{os.path.relpath(args.runs)}`. Each cell is the mean over the seeds listed; `lm_only` and the fused model "
-             f"({FUSED} fusion, composition GNN) share the MiniLM encoder, data and budget.", ""]
+             f"`{os.path.relpath(args.runs)}`. Each cell is the mean over the seeds listed; every column shares the "
+             "MiniLM encoder, data and budget. Columns: `lm_only` (the baseline); `interaction`, `graph_only` (edge "
+             "inputs from the whole-story pass, head on [attention pool ⊕ query-target state]); `-sentence`: each "
+             "edge's sentence read on its own (`edge_text=sentence`) and the graph read out at the query target "
+             "(`graph_readout=target`); composition GNN with 10 steps (CLUTRR) throughout.", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]
@@ -103,7 +114,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
                   f"CPUs, GPU: {env['gpu'] or 'none'}.", ""]
         tests = sorted(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]),
                        key=lambda t: (t != "dev", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", t)]))
-        header = ["test", "n", *(f for f in SHOWN if f in by_fusion)]
+        header = ["test", "n", *(f for f in VARIANTS if f in by_fusion)]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for test in tests:
             cells = []
@@ -140,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "logic", help="run directories (kept)")
     parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), help="experiments to run (default: all)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=list(DEFAULT_VARIANTS),
+                        help="models to train (see VARIANTS)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr-text", type=float, default=5e-5)
@@ -151,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         for name in args.only or EXPERIMENTS:
             for seed in args.seeds:
-                for fusion in MODELS:
-                    run_one(name, EXPERIMENTS[name], fusion, seed, args)
+                for variant in args.variants:
+                    run_one(name, EXPERIMENTS[name], variant, seed, args)
     found = collect(args)
     if not found:
         print(f"no finished runs under {args.runs}")
