@@ -274,7 +274,7 @@ class TextEncoder(nn.Module):
         read as if it were the whole text, wherever it stands in a long story."""
         positions = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         positions = torch.where(segments > 0, positions - (segments - 1), positions)
-        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=positions)
+        hidden = self.embed(input_ids, token_type_ids, position_ids=positions)
         same = (segments.unsqueeze(-1) == segments.unsqueeze(-2)).unsqueeze(1)  # [B, 1, T, T]
         base = self.extended_attention_mask(attention_mask, hidden.dtype)
         if base is None:
@@ -287,9 +287,17 @@ class TextEncoder(nn.Module):
             hidden = layer(hidden, mask)
         return hidden
 
-    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """input_ids, token_type_ids: [B, T] -> the embedding layer's output [B, T, H] (the input of `layers[0]`)."""
-        return self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        *,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """input_ids, token_type_ids, position_ids (None: 0..T-1): [B, T] -> the embedding layer's output [B, T, H]
+        (the input of `layers[0]`)."""
+        positions = {} if position_ids is None else {"position_ids": position_ids}
+        return self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, **positions)
 
     def extended_attention_mask(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
         """attention_mask: [B, T] (1 = token, 0 = padding) -> the mask `layers` take, in the form of the model's

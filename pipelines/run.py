@@ -198,6 +198,7 @@ def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str,
     summary = preprocess(path, cache_dir, task=task, workers=workers, limit=limit, progress=progress, **settings)
     return list(ShardCache(summary.cache_dir).examples()), summary.to_dict()
 
+
 # CLUTRR's test chains reach k = 10 people apart: the composition encoder needs a step per edge to carry the
 # query to the target (its steps share weights, so 10 cost little more than 2)
 TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"clutrr": {"graph_layers": 10}}
