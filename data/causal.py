@@ -22,6 +22,8 @@ same: the model cannot tell them apart, and picks either).
 `generate_causal(n, seed=...)` makes records over a small ConceptNet-like KG (`Causes` and
 `HasPrerequisite` triples between concepts, plus a few `IsA`/`AtLocation` distractors), with templated
 sentences; the same seed gives the same records. `write_ecare` / `write_copa` write records in the two formats.
+COPA's items have ids 1-1000 (dev 1-500, test 501-1000); Balanced COPA adds ids 1001-1500, mirrored dev
+items (`CausalRecord.copa_item`), which expose answers picked from cues in the choices alone.
 `causal_example(record, subgraph)` joins a record with a retrieved KG subgraph into a `KGQAExample`.
 """
 
@@ -50,6 +52,7 @@ ASK_FOR = ("cause", "effect")
 ON_ERROR = ("raise", "skip")
 QUESTIONS = {"cause": "What was the cause of this?", "effect": "What happened as a result?"}  # COPA's wording
 XML_CHUNK = 1 << 16
+COPA_ITEMS = 1000  # the original COPA ids; Balanced COPA's mirrored items come above
 CHOICE_SAME_AS_PREMISE = "choice_same_as_premise"
 SAME_CHOICES = "same_choices"
 _PUNCTUATION_AND_SPACE = re.compile(r"[\s.!?,;:]+")
@@ -87,6 +90,14 @@ class CausalRecord:
     def question(self) -> str:
         """The premise and COPA's question, e.g. "The item was fragile. What happened as a result?"."""
         return f"{self.premise} {QUESTIONS[self.ask_for]}"
+
+    @property
+    def copa_item(self) -> str | None:
+        """COPA XML: "mirrored" for Balanced COPA's mirrored items (ids above 1000, each a dev item with the
+        premise changed so that the other choice is right), else "original"; e-CARE: None."""
+        if not self.source.lower().endswith(".xml"):
+            return None
+        return "mirrored" if self.id.isdigit() and int(self.id) > COPA_ITEMS else "original"
 
     @property
     def flags(self) -> list[str]:
@@ -446,6 +457,7 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
         "source": record.source,
         "line": record.line,
         "ask_for": record.ask_for,
+        "copa_item": record.copa_item,
         "flags": sorted({*subgraph.flags, *record.flags}),
         "paths": [path.to_dict() for path in subgraph.paths],
         "node_scores": subgraph.node_scores.tolist(),

@@ -240,10 +240,14 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 
 @main.command()
 @click.option("--task", required=True, type=_TASKS, help="The task (its file format, labels and breakdowns).")
-@click.option("--data", default="generated", show_default=True, help="Dataset folder (*train*, *dev*, *test* files) or one file; 'generated': a generated set written to OUT/data.")
+@click.option("--data", default=None, help="Dataset folder (*train*, *dev*, *test* files) or one file; 'generated' (the default without --train): a generated set written to OUT/data.")
+@click.option("--train", "train_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="A training file, instead of the folder's (repeatable: the files are joined).")
+@click.option("--dev", "dev_file", default=None, type=click.Path(exists=True, dir_okay=False), help="The dev file (model selection), instead of the folder's.")
+@click.option("--test", "test_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="A test file, instead of the folder's (repeatable).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (model/, results.json, predictions/, training/, cache/).")
-@click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default="interaction", show_default=True, help="Fusion model (lm_only is the baseline).")
-@click.option("--graph-encoder", default="composition", show_default=True, help="Graph encoder: rgcn, gatv2 or composition.")
+@click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default=None, help="Fusion model (lm_only is the baseline).  [default: interaction, or the --init-from model's]")
+@click.option("--graph-encoder", default=None, help="Graph encoder: rgcn, gatv2 or composition.  [default: composition, or the --init-from model's]")
+@click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None, help="Start from this trained model (a run directory) instead of fresh weights, e.g. COPA after e-CARE.")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="A FusionConfig field, e.g. graph_readout=target, edge_text=sentence, graph_layers=10 (repeatable; VALUE read as JSON when it parses).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -261,11 +265,12 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Preprocessing caches (default: OUT/cache); share one between runs on the same files.")
 @click.option("--resume", is_flag=True, help="Continue training from OUT/training/checkpoint (after a kill).")
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def train(task, data, out, fusion, graph_encoder, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, dev_fraction, workers, limit, resume, as_json, quiet) -> None:
+def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -275,12 +280,21 @@ def train(task, data, out, fusion, graph_encoder, model_options, epochs, batch_s
         kgreason train --task clutrr --data ../shared/datasets/clutrr/data_089907f8 --fusion interaction --out runs/clutrr-interaction
 
         kgreason train --task proofwriter --data generated --fusion lm_only --epochs 2 --out runs/pw-lm
-    """
-    from kgreason.pipelines.run import run_pipeline
 
+        kgreason train --task copa --train ../shared/datasets/ecare/Causal_Reasoning/train.jsonl --train ../shared/datasets/copa/copa-dev.xml --dev ../shared/datasets/ecare/Causal_Reasoning/dev.jsonl --test ../shared/datasets/copa/copa-test.xml --store stores/cn --out runs/copa
+
+        kgreason train --task copa --init-from runs/ecare --train ../shared/datasets/copa/copa-dev.xml --test ../shared/datasets/copa/copa-test.xml --store stores/cn --out runs/copa-after-ecare
+    """
+    from kgreason.pipelines.run import GENERATED, choose_task_files, run_pipeline
+
+    if data is None and not train_files:
+        data = GENERATED
+    if data == GENERATED and (train_files or dev_file or test_files):
+        raise click.UsageError("--train / --dev / --test replace a dataset's files: use them with a --data folder or alone")
+    files = data if data == GENERATED else choose_task_files(data, train=train_files, dev=dev_file, tests=test_files)
     result = run_pipeline(
-        task, data, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
-        workers=workers, limit=limit, resume=resume, progress=not quiet and sys.stderr.isatty(),
+        task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
+        workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
         preprocess_kwargs={"nlp": nlp, **({"store": store_dir} if store_dir else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
@@ -290,7 +304,7 @@ def train(task, data, out, fusion, graph_encoder, model_options, epochs, batch_s
     if as_json:
         click.echo(json.dumps(result.tests, indent=1))
         return
-    _print_reports(result.tests, title=f"{task} / {fusion}: accuracy")
+    _print_reports(result.tests, title=f"{task} / {json.loads(result.results_file.read_text())['fusion']}: accuracy")
     for name, summary in result.preprocessing.items():
         flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
         if summary["errors"] or flagged:

@@ -37,7 +37,7 @@ def run_demo(out: str | Path, *, seed: int = 0, train_size: int = 2000, test_siz
     console.rule("1. generated kinship stories")
     files = generate_task_files("clutrr", out / "data", seed=seed, train_size=train_size, test_size=test_size,
                                 train_lengths=(2, 3), test_lengths=(2, 3, 4, 5, 6))
-    console.print(f"train: {train_size} stories with k = 2, 3 ({files.train}); test: {test_size} per k = 2 … 6")
+    console.print(f"train: {train_size} stories with k = 2, 3 ({files.train[0]}); test: {test_size} per k = 2 … 6")
 
     reports = {}
     for fusion in MODELS:

@@ -7,7 +7,8 @@
 Groups: clutrr by `k` (chain length) and `noise`; proofwriter by `depth` (proof depth, "none" for Unknown
 answers and unparsed theories) and `answer` (the gold label's name); ecare and copa by `ask_for` (cause or
 effect) and `evidence` (which choices have a causal path in the asked direction: "right" (the right answer
-only), "wrong" (a wrong one only), "both", "none"); other tasks only overall.
+only), "wrong" (a wrong one only), "both", "none") and, on COPA XML, `copa_item` ("original", or "mirrored"
+for Balanced COPA's mirrored items); other tasks only overall.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from torch.utils.data import DataLoader
 from .evidence import split_by_graph
 
 TASK_GROUPS: dict[str, tuple[str, ...]] = {"clutrr": ("k", "noise"), "proofwriter": ("depth", "answer"),
-                                           "ecare": ("ask_for", "evidence"), "copa": ("ask_for", "evidence")}
+                                           "ecare": ("ask_for", "evidence", "copa_item"),
+                                           "copa": ("ask_for", "evidence", "copa_item")}
 
 
 @torch.no_grad()
@@ -79,7 +81,8 @@ def group_value(prediction: dict[str, Any], group: str, label_names: Sequence[st
 
 def accuracy_report(predictions: list[dict[str, Any]], *, task: str,
                     label_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """{"accuracy", "n", "groups": {group: {value: {"accuracy", "n"}}}} over the predictions with a label."""
+    """{"accuracy", "n", "groups": {group: {value: {"accuracy", "n"}}}} over the predictions with a label (a group
+    that no prediction has a value for, such as `copa_item` on e-CARE files, is left out)."""
     known = [p for p in predictions if p["label"] >= 0]
     report: dict[str, Any] = {"accuracy": accuracy([p["prediction"] for p in known], [p["label"] for p in known]),
                               "n": len(known), "unlabelled": len(predictions) - len(known), "groups": {}}
@@ -87,6 +90,8 @@ def accuracy_report(predictions: list[dict[str, Any]], *, task: str,
         buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for p in known:
             buckets[group_value(p, group, label_names)].append(p)
+        if set(buckets) == {"none"}:
+            continue
         report["groups"][group] = {
             value: {"accuracy": accuracy([p["prediction"] for p in items], [p["label"] for p in items]), "n": len(items)}
             for value, items in sorted(buckets.items(), key=lambda item: _sort_key(item[0]))

