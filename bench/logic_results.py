@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from common import DEFAULT_DATASETS, REPO, RESULTS, environment, write_json
+from common import DEFAULT_DATASETS, REPO, RESULTS, environment, replace_section, write_json
 
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
@@ -172,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     section = markdown(found, args)
     print(section)
-    results = REPO / "docs" / "results.md"
-    text = results.read_text(encoding="utf-8")
-    text = (text[: text.index(START)] + section + text[text.index(END) + len(END):]) if START in text else text + "\n" + section + "\n"
-    results.write_text(text, encoding="utf-8")
+    replace_section(REPO / "docs" / "results.md", section, START, END)
     if "clutrr-089907f8" in found:
         series = {fusion: accuracy_by_group({t: r for t, r in runs[0]["tests"].items() if t != "dev"}, "k")
                   for fusion, runs in found["clutrr-089907f8"].items()}

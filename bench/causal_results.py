@@ -1,0 +1,203 @@
+"""The causal-task comparison of issue 7: `lm_only` against the fused model on e-CARE and COPA.
+
+Run it from the repository root (about an hour per variant and seed on 2 CPU cores; each run is kept, so a
+rerun only does what is missing):
+
+    .venv/bin/python bench/causal_results.py --seeds 0
+    .venv/bin/python bench/causal_results.py --report-only      # rewrite the tables from the runs there are
+
+Per variant (`lm_only` and the fused `--variants`, same MiniLM encoder, epochs, batch size and learning rates)
+and seed, under --runs (`kgreason train` layout):
+
+- `ecare-<variant>-s<seed>`: trained on e-CARE train; e-CARE dev picks the best epoch and is reported (the
+  test labels are not public). The model, which never saw a COPA item, is also evaluated on COPA test and on
+  Balanced COPA (COPA dev's 500 items and their 500 mirrored twins, reported apart).
+- `copa-<variant>-s<seed>`: that model trained on further on COPA dev (`--init-from`; its dev: 10% of COPA
+  dev), reported on COPA test.
+
+The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Writes bench/results/causal.json
+and the section between the `causal-results` markers of docs/results.md, with example evidence paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from common import DEFAULT_DATASETS, REPO, RESULTS, environment, replace_section, write_json
+
+VARIANTS = ("lm_only", "interaction", "late", "graph_only")
+ECARE = "ecare/Causal_Reasoning"
+COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
+CONCEPTNET = "conceptnet100k/train100k.txt.gz"
+START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
+EVIDENCE_EXAMPLES = 6
+
+
+def conceptnet_store(args: argparse.Namespace) -> Path:
+    """The ConceptNet-100K store: --store, or one under --runs (ingested when missing)."""
+    from kgreason.kg.ingest import ingest
+    from kgreason.kg.store import Store
+
+    store = args.store or args.runs / "conceptnet"
+    if not Store(store).exists:
+        ingest([args.datasets / CONCEPTNET], store, format="conceptnet")
+    return store
+
+
+def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
+    """e-CARE training and its COPA evaluations, then COPA dev training from it (each skipped when done)."""
+    from kgreason.pipelines.run import choose_task_files, evaluate_model, run_pipeline
+
+    store = conceptnet_store(args)
+    common = {"cache_dir": args.runs / "cache", "progress": sys.stderr.isatty(), "limit": args.limit,
+              "preprocess_kwargs": {"store": str(store)}}
+    training = {"batch_size": args.batch_size, "lr_text": args.lr_text, "lr_graph": args.lr_graph, "seed": seed}
+    ecare = args.runs / f"ecare-{variant}-s{seed}"
+    if not (ecare / "results.json").is_file():
+        run_pipeline("ecare", args.datasets / ECARE, out=ecare, fusion=variant, **common,
+                     training_kwargs={**training, "epochs": args.epochs})
+    for name in (COPA_TEST, BALANCED):
+        target = ecare / "evaluations" / Path(name).stem
+        if not (target / "results.json").is_file():
+            evaluate_model(ecare, args.datasets / name, out=target, limit=args.limit)
+    copa = args.runs / f"copa-{variant}-s{seed}"
+    if not (copa / "results.json").is_file():
+        files = choose_task_files(None, train=(args.datasets / COPA_DEV,), tests=(args.datasets / COPA_TEST,))
+        run_pipeline("copa", files, out=copa, init_from=ecare, **common,
+                     training_kwargs={**training, "epochs": args.copa_epochs})
+
+
+def collect(args: argparse.Namespace) -> dict:
+    """{variant: [one row per seed: {column: report}]} of the finished runs under --runs."""
+    found: dict = {}
+    for variant in VARIANTS:
+        for results_file in sorted(args.runs.glob(f"ecare-{variant}-s[0-9]*/results.json")):
+            ecare = json.loads(results_file.read_text())
+            row = {"ecare dev": ecare["tests"]["dev"], "run": ecare, "directory": str(results_file.parent)}
+            for name, column in ((COPA_TEST, "COPA test (no COPA training)"), (BALANCED, "Balanced COPA")):
+                evaluation = results_file.parent / "evaluations" / Path(name).stem / "results.json"
+                if evaluation.is_file():
+                    row[column] = next(iter(json.loads(evaluation.read_text())["tests"].values()))
+            copa = results_file.parent.parent / results_file.parent.name.replace("ecare-", "copa-", 1) / "results.json"
+            if copa.is_file():
+                copa_run = json.loads(copa.read_text())
+                row["COPA test (after COPA dev)"] = copa_run["tests"][Path(COPA_TEST).stem]
+                row["copa training"] = copa_run["training"]
+            found.setdefault(variant, []).append(row)
+    return found
+
+
+def rows_of(found: dict) -> list[tuple[str, str, str | None, str | None]]:
+    """(row title, column, group, group value) of the results table."""
+    rows = [("e-CARE dev", "ecare dev", None, None)]
+    rows += [(f"… asks for the {v}", "ecare dev", "ask_for", v) for v in ("cause", "effect")]
+    rows += [(f"… graph evidence: {v}", "ecare dev", "evidence", v) for v in ("right", "wrong", "both", "none")]
+    rows += [("COPA test, e-CARE model (zero-shot on COPA)", "COPA test (no COPA training)", None, None),
+             ("Balanced COPA, original items (COPA dev)", "Balanced COPA", "copa_item", "original"),
+             ("Balanced COPA, mirrored items", "Balanced COPA", "copa_item", "mirrored"),
+             ("COPA test, after training on COPA dev", "COPA test (after COPA dev)", None, None)]
+    return rows
+
+
+def cell(runs: list[dict], column: str, group: str | None, value: str | None) -> tuple[str, int | None]:
+    """The mean accuracy over the seeds' runs (and n), or a dash."""
+    reports = [run[column] if group is None else run[column]["groups"].get(group, {}).get(value)
+               for run in runs if column in run]
+    reports = [r for r in reports if r]
+    if not reports:
+        return "–", None
+    return f"{sum(r['accuracy'] for r in reports) / len(reports):.3f}", reports[0]["n"]
+
+
+def evidence_examples(found: dict, fused: str) -> list[str]:
+    """Markdown rows: e-CARE dev questions the fused model got right with a causal path to its answer."""
+    from kgreason.data.shards import ShardCache
+
+    run = found[fused][0]
+    cache = run["run"]["preprocessing"]["dev"]["cache_dir"]
+    evidence = {e.meta["id"]: e for e in ShardCache(cache).examples()}
+    predictions = Path(run["directory"]) / "predictions" / "dev.jsonl"
+    baseline = {}
+    if "lm_only" in found:
+        lines = (Path(found["lm_only"][0]["directory"]) / "predictions" / "dev.jsonl").read_text().splitlines()
+        baseline = {p["id"]: p for p in map(json.loads, lines)}
+    rows = []
+    for prediction in map(json.loads, predictions.read_text().splitlines()):
+        example = evidence[prediction["id"]]
+        chosen = prediction["predicted"]
+        if chosen != prediction["gold"] or chosen not in example.meta["evidence_choices"]:
+            continue
+        lm = baseline.get(prediction["id"])
+        lm_cell = "–" if lm is None else ("right" if lm["predicted"] == lm["gold"] else "wrong")
+        rows.append(f"| {example.text} | {example.choices[chosen]} | {example.meta['evidence'][chosen][0]} | {lm_cell} |")
+        if len(rows) == EVIDENCE_EXAMPLES:
+            break
+    return rows
+
+
+def markdown(found: dict, args: argparse.Namespace) -> str:
+    """The results section: accuracy per variant (mean over seeds) and example evidence paths."""
+    variants = [v for v in VARIANTS if v in found]
+    first = found[variants[0]][0]["run"]
+    config, env = first["training"]["config"], first["environment"]
+    seeds = {v: sorted(r["run"]["training"]["config"]["seed"] for r in found[v]) for v in variants}
+    copa_epochs = next((r["copa training"]["config"]["epochs"] for v in variants for r in found[v] if "copa training" in r), None)
+    lines = [START, "", f"Produced by `.venv/bin/python bench/causal_results.py` (see its docstring); runs under "
+             f"`{os.path.relpath(args.runs)}`. MiniLM (all-MiniLM-L6-v2) in every column; e-CARE training "
+             f"{config['epochs']} epochs, batch {config['batch_size']}, lr text {config['lr_text']} / graph "
+             f"{config['lr_graph']}, best epoch by e-CARE dev; COPA dev training {copa_epochs} epochs from the "
+             f"e-CARE model. KG: ConceptNet-100K train. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
+             f"{env['cpus']} CPUs, GPU: {env['gpu'] or 'none'}. Targets: e-CARE dev ≥ 0.78 fused and ≥ lm_only + "
+             "0.03; COPA test ≥ 0.75 and ≥ lm_only + 0.03.", "",
+             "| | n | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 2)]
+    for title, column, group, value in rows_of(found):
+        cells = [cell(found[v], column, group, value) for v in variants]
+        n = next((n for _, n in cells if n is not None), None)
+        lines.append(f"| {title} | {n if n is not None else ''} | " + " | ".join(c for c, _ in cells) + " |")
+    fused = next((v for v in variants if v != "lm_only"), None)
+    if fused:
+        lines += ["", f"Example evidence: e-CARE dev questions `{fused}` answered right with a causal path from the "
+                  "question to its answer (the first ones in file order), and whether `lm_only` got them right:", "",
+                  "| question | answer | evidence path | lm_only |", "|---|---|---|---|", *evidence_examples(found, fused)]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "causal", help="run directories (kept)")
+    parser.add_argument("--store", type=Path, default=None, help="ConceptNet-100K store (default: <runs>/conceptnet)")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=["lm_only", "interaction"])
+    parser.add_argument("--epochs", type=int, default=2, help="e-CARE training epochs")
+    parser.add_argument("--copa-epochs", type=int, default=3, help="COPA dev training epochs (from the e-CARE model)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr-text", type=float, default=2e-5)
+    parser.add_argument("--lr-graph", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int, default=None, help="first N records of each file (smoke runs)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from existing runs")
+    args = parser.parse_args(argv)
+    if not args.report_only:
+        for seed in args.seeds:
+            for variant in args.variants:
+                run_variant(variant, seed, args)
+    found = collect(args)
+    if not found:
+        print(f"no finished runs under {args.runs}")
+        return 1
+    section = markdown(found, args)
+    print(section)
+    replace_section(REPO / "docs" / "results.md", section, START, END)
+    write_json(RESULTS / "causal.json", {"environment": environment(),
+                                          "runs": {v: [{k: r for k, r in row.items() if k != "run"} for row in rows]
+                                                   for v, rows in found.items()}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
