@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from common import DEFAULT_DATASETS, REPO, RESULTS, environment, replace_section, write_json
+from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
 
 VARIANTS = ("lm_only", "interaction", "late", "graph_only")
 ECARE = "ecare/Causal_Reasoning"
@@ -187,12 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             for variant in args.variants:
                 run_variant(variant, seed, args)
     found = collect(args)
-    if not found:
-        print(f"no finished runs under {args.runs}")
+    if not publish_section(found, markdown, args, START, END):
         return 1
-    section = markdown(found, args)
-    print(section)
-    replace_section(REPO / "docs" / "results.md", section, START, END)
     write_json(RESULTS / "causal.json", {"environment": environment(),
                                           "runs": {v: [{k: r for k, r in row.items() if k != "run"} for row in rows]
                                                    for v, rows in found.items()}})

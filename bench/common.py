@@ -77,11 +77,19 @@ def write_json(path: Path, document: dict) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def replace_section(path: Path, section: str, start: str, end: str) -> None:
-    """Put `section` (which begins with the marker `start` and ends with `end`) in place of the text between
-    those markers in `path`, or at the end when the markers are not there yet."""
+def publish_section(found: dict, render, args, start: str, end: str) -> bool:
+    """Print `render(found, args)`, a results section that begins with the marker `start` and ends with `end`,
+    and put it in place of the text between those markers in docs/results.md (or at its end); False (and nothing
+    written) when `found` has no run."""
+    if not found:
+        print(f"no finished runs under {args.runs}")
+        return False
+    section = render(found, args)
+    print(section)
+    path = REPO / "docs" / "results.md"
     text = path.read_text(encoding="utf-8")
     text = (text[: text.index(start)] + section + text[text.index(end) + len(end):]) if start in text else f"{text}\n{section}\n"
     path.write_text(text, encoding="utf-8")
+    return True
 
 

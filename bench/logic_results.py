@@ -22,7 +22,7 @@ import re
 import sys
 from pathlib import Path
 
-from common import DEFAULT_DATASETS, REPO, RESULTS, environment, replace_section, write_json
+from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
 
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
@@ -167,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in args.variants:
                     run_one(name, EXPERIMENTS[name], variant, seed, args)
     found = collect(args)
-    if not found:
-        print(f"no finished runs under {args.runs}")
+    if not publish_section(found, markdown, args, START, END):
         return 1
-    section = markdown(found, args)
-    print(section)
-    replace_section(REPO / "docs" / "results.md", section, START, END)
     if "clutrr-089907f8" in found:
         series = {fusion: accuracy_by_group({t: r for t, r in runs[0]["tests"].items() if t != "dev"}, "k")
                   for fusion, runs in found["clutrr-089907f8"].items()}

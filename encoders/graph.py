@@ -35,7 +35,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -73,11 +73,12 @@ class GraphEncoder(nn.Module):
         *,
         hidden_size: int,
         num_relations: int,
-        num_layers: int,
-        dropout: float,
-        inverse_edges: bool,
-        **options,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        inverse_edges: bool = True,
+        options: dict[str, Any] | None = None,
     ) -> None:
+        """The arguments every encoder takes; a subclass passes its own, for `config`, as `options`."""
         super().__init__()
         if hidden_size < 1 or num_relations < 1 or num_layers < 1:
             raise ValueError(
@@ -96,7 +97,7 @@ class GraphEncoder(nn.Module):
             "num_layers": num_layers,
             "dropout": dropout,
             "inverse_edges": inverse_edges,
-            **options,
+            **(options or {}),
         }
         self.query = nn.Parameter(torch.randn(hidden_size))  # marks the query (source) node
         self.dropout = nn.Dropout(dropout)
@@ -296,22 +297,13 @@ class RGCNEncoder(GraphEncoder):
 
     name = "rgcn"
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_relations: int,
-        num_layers: int = 2,
-        dropout: float = 0.1,
-        inverse_edges: bool = True,
-        num_bases: int | None = None,
-    ) -> None:
-        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
-                         dropout=dropout, inverse_edges=inverse_edges, num_bases=num_bases)
+    def __init__(self, *, num_bases: int | None = None, **common: Any) -> None:
+        """common: `GraphEncoder`'s hidden_size, num_relations, num_layers, dropout, inverse_edges."""
+        super().__init__(**common, options={"num_bases": num_bases})
         self.convs = nn.ModuleList(
-            RelationalConv(hidden_size, self.num_relation_types, num_bases=num_bases) for _ in range(num_layers)
+            RelationalConv(self.hidden_size, self.num_relation_types, num_bases=num_bases) for _ in range(self.num_layers)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(self.hidden_size) for _ in range(self.num_layers))
 
     def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
         num_nodes, target = h.size(0), edge_index[1]
@@ -336,18 +328,10 @@ class GATv2Encoder(GraphEncoder):
 
     name = "gatv2"
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_relations: int,
-        num_layers: int = 2,
-        dropout: float = 0.1,
-        inverse_edges: bool = True,
-        heads: int = 4,
-    ) -> None:
-        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
-                         dropout=dropout, inverse_edges=inverse_edges, heads=heads)
+    def __init__(self, *, heads: int = 4, **common: Any) -> None:
+        """common: `GraphEncoder`'s hidden_size, num_relations, num_layers, dropout, inverse_edges."""
+        super().__init__(**common, options={"heads": heads})
+        hidden_size, num_layers, dropout = self.hidden_size, self.num_layers, self.dropout.p
         if hidden_size % heads:
             raise ValueError(f"graph encoder 'gatv2': hidden_size={hidden_size} is not a multiple of heads={heads}; "
                              "pick heads that divide it")
@@ -474,26 +458,17 @@ class CompositionEncoder(GraphEncoder):
     name = "composition"
     boundary_condition = True
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_relations: int,
-        num_layers: int = 2,
-        dropout: float = 0.1,
-        inverse_edges: bool = True,
-        message: str = "mlp",
-        aggregation: str = "sum",
-        share_weights: bool = True,
-    ) -> None:
-        super().__init__(hidden_size=hidden_size, num_relations=num_relations, num_layers=num_layers,
-                         dropout=dropout, inverse_edges=inverse_edges, message=message, aggregation=aggregation,
-                         share_weights=share_weights)
+    def __init__(self, *, message: str = "mlp", aggregation: str = "sum", share_weights: bool = True,
+                 **common: Any) -> None:
+        """common: `GraphEncoder`'s hidden_size, num_relations, num_layers, dropout, inverse_edges."""
+        super().__init__(**common, options={"message": message, "aggregation": aggregation,
+                                            "share_weights": share_weights})
+        steps = 1 if share_weights else self.num_layers
         self.layers = nn.ModuleList(
-            CompositionLayer(hidden_size, self.num_relation_types, message=message, aggregation=aggregation)
-            for _ in range(1 if share_weights else num_layers)
+            CompositionLayer(self.hidden_size, self.num_relation_types, message=message, aggregation=aggregation)
+            for _ in range(steps)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(1 if share_weights else num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(self.hidden_size) for _ in range(steps))
 
     def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
         boundary, num_nodes, (source, target) = h, h.size(0), edge_index
@@ -535,7 +510,9 @@ def build_graph_encoder(
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")
     encoder = GRAPH_ENCODERS[name]
-    options = set(inspect.signature(encoder).parameters)
+    options = {parameter.name for cls in (encoder, GraphEncoder)
+               for parameter in inspect.signature(cls).parameters.values()
+               if parameter.kind is parameter.KEYWORD_ONLY and parameter.name != "options"}
     if unknown := sorted(set(kwargs) - options):
         raise ValueError(f"graph encoder {name!r} has no option {', '.join(unknown)}; its options are "
                          f"{sorted(options)}")
