@@ -4,6 +4,7 @@ node features and the label-embedding cache."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -275,41 +276,14 @@ def test_composition_learns_to_compose_two_relations():
     assert (head(h[starts + 2]).argmax(-1) == labels).all()
 
 
-def random_chains(lengths, generator):
-    """One chain per length, query at its start, class of its end = sum of its relations mod 3 (a group, so any
-    length has a class). Returns (edge_index, edge_type, batch, query_nodes, end_nodes, labels)."""
-    relations = [torch.randint(0, RELATIONS, (k,), generator=generator) for k in lengths]
-    starts = torch.cumsum(torch.tensor([0] + [k + 1 for k in lengths[:-1]]), 0)
-    parts = [chain(r.tolist(), offset=int(start)) for r, start in zip(relations, starts)]
-    batch = torch.cat([torch.full((k + 1,), g) for g, k in enumerate(lengths)])
-    labels = torch.stack([r.sum() % RELATIONS for r in relations])
-    return (torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts]), batch, starts,
-            starts + torch.tensor(lengths), labels)
-
-
 @pytest.mark.slow
-def test_composition_trained_on_short_chains_composes_longer_ones():
+def test_composition_trained_on_short_chains_composes_longer_ones(monkeypatch):
     """Trained on chains of 2-3 relations only, the default composition encoder (one shared step, 6 layers) still
-    reads chains of 4 (chance: 1/3)."""
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    encoder = build_graph_encoder("composition", hidden_size=32, num_relations=RELATIONS, num_layers=6, dropout=0.0)
-    head = torch.nn.Linear(32, RELATIONS)
-    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=3e-3)
-    for _ in range(400):
-        edge_index, edge_type, batch, queries, ends, labels = random_chains(
-            torch.randint(2, 4, (64,), generator=gen).tolist(), gen)
-        h = encoder(None, edge_index, edge_type, batch=batch, query_nodes=queries)
-        loss = F.cross_entropy(head(h[ends]), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    encoder.eval()
-    with torch.no_grad():
-        edge_index, edge_type, batch, queries, ends, labels = random_chains([4] * 300, gen)
-        h = encoder(None, edge_index, edge_type, batch=batch, query_nodes=queries)
-        accuracy = (head(h[ends]).argmax(-1) == labels).float().mean().item()
-    assert accuracy > 0.75
+    reads chains of 4 (chance: 1/3); the training is bench/chain_length.py's, on its synthetic chains."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    chain_length = importlib.import_module("chain_length")
+    result = chain_length.run({}, seed=0, steps=400, layers=6, test_lengths=[4])
+    assert result["accuracy"][4] > 0.75
 
 
 def test_node_features_add_up_their_sources():
