@@ -6,7 +6,8 @@ rerun only does what is missing):
     .venv/bin/python bench/causal_results.py --seeds 0
     .venv/bin/python bench/causal_results.py --report-only      # rewrite the tables from the runs there are
 
-Per variant (`lm_only` and the fused `--variants`, same MiniLM encoder, epochs, batch size and learning rates)
+Per variant (`lm_only` and the fused `--variants`, see VARIANTS; same MiniLM encoder, epochs, batch size and
+learning rates)
 and seed, under --runs (`kgreason train` layout):
 
 - `ecare-<variant>-s<seed>`: trained on e-CARE train; e-CARE dev picks the best epoch and is reported (the
@@ -29,7 +30,12 @@ from pathlib import Path
 
 from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
 
-VARIANTS = ("lm_only", "interaction", "late", "graph_only")
+VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show every variant that has a run directory
+    "lm_only": ("lm_only", {}),
+    "interaction": ("interaction", {}),
+    "interaction-label": ("interaction", {"node_init": "label"}),  # node embeddings start from their labels' text
+    "late-label": ("late", {"node_init": "label"}),
+}
 ECARE = "ecare/Causal_Reasoning"
 COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
 CONCEPTNET = "conceptnet100k/train100k.txt.gz"
@@ -58,7 +64,8 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
     training = {"batch_size": args.batch_size, "lr_text": args.lr_text, "lr_graph": args.lr_graph, "seed": seed}
     ecare = args.runs / f"ecare-{variant}-s{seed}"
     if not (ecare / "results.json").is_file():
-        run_pipeline("ecare", args.datasets / ECARE, out=ecare, fusion=variant, **common,
+        fusion, options = VARIANTS[variant]
+        run_pipeline("ecare", args.datasets / ECARE, out=ecare, fusion=fusion, **options, **common,
                      training_kwargs={**training, "epochs": args.epochs})
     for name in (COPA_TEST, BALANCED):
         target = ecare / "evaluations" / Path(name).stem
@@ -150,7 +157,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              f"`{os.path.relpath(args.runs)}`. MiniLM (all-MiniLM-L6-v2) in every column; e-CARE training "
              f"{config['epochs']} epochs, batch {config['batch_size']}, lr text {config['lr_text']} / graph "
              f"{config['lr_graph']}, best epoch by e-CARE dev; COPA dev training {copa_epochs} epochs from the "
-             f"e-CARE model. KG: ConceptNet-100K train. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
+             f"e-CARE model. KG: ConceptNet-100K train; `-label`: the KG's node embeddings start from their labels' MiniLM "
+             f"embeddings (`--node-init label`). Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
              f"{env['cpus']} CPUs, GPU: {env['gpu'] or 'none'}. Targets: e-CARE dev ≥ 0.78 fused and ≥ lm_only + "
              "0.03; COPA test ≥ 0.75 and ≥ lm_only + 0.03.", "",
              "| | n | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 2)]
@@ -173,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "causal", help="run directories (kept)")
     parser.add_argument("--store", type=Path, default=None, help="ConceptNet-100K store (default: <runs>/conceptnet)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="*", choices=VARIANTS, default=["lm_only", "interaction"])
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=["lm_only", "interaction-label"],
+                        help="models to train (see VARIANTS)")
     parser.add_argument("--epochs", type=int, default=2, help="e-CARE training epochs")
     parser.add_argument("--copa-epochs", type=int, default=3, help="COPA dev training epochs (from the e-CARE model)")
     parser.add_argument("--batch-size", type=int, default=16)

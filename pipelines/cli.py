@@ -248,6 +248,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default=None, help="Fusion model (lm_only is the baseline).  [default: interaction, or the --init-from model's]")
 @click.option("--graph-encoder", default=None, help="Graph encoder: rgcn, gatv2 or composition.  [default: composition, or the --init-from model's]")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None, help="Start from this trained model (a run directory) instead of fresh weights, e.g. COPA after e-CARE.")
+@click.option("--node-init", type=click.Choice(["random", "label"]), default="random", show_default=True, help="Background-KG node embeddings: random, or from the text encoder's embeddings of the node labels (computed once, cached).")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="A FusionConfig field, e.g. graph_readout=target, edge_text=sentence, graph_layers=10 (repeatable; VALUE read as JSON when it parses).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
@@ -269,7 +270,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--resume", is_flag=True, help="Continue training from OUT/training/checkpoint (after a kill).")
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
+def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
           early_stopping, bf16, device, text_encoder, nlp, store_dir, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
@@ -294,7 +295,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
     files = data if data == GENERATED else choose_task_files(data, train=train_files, dev=dev_file, tests=test_files)
     result = run_pipeline(
         task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
-        workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, progress=not quiet and sys.stderr.isatty(),
+        workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, node_init=node_init, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
         preprocess_kwargs={"nlp": nlp, **({"store": store_dir} if store_dir else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,

@@ -249,6 +249,7 @@ def run_pipeline(
     cache_dir: str | Path | None = None,
     resume: bool = False,
     init_from: str | Path | None = None,
+    node_init: str = "random",
     progress: bool = False,
 ) -> PipelineResult:
     """Train `fusion` (default "interaction") with `graph_encoder` (default "composition") on `task`'s data,
@@ -268,14 +269,19 @@ def run_pipeline(
         after e-CARE; its configuration, tokenizer and vocabularies are kept (`fusion`, `graph_encoder` and
         `model_kwargs`, where given, must agree with it), and its task must read the same way (both causal, or the
         same task)
+    node_init: "random", or "label": background-KG node embeddings start from their labels' text embeddings
+        (`kgreason.pipelines.node_init`; the label embeddings are cached in the cache folder)
     """
     from kgreason.data.batch import ExampleDataset, LabelVocabulary, RelationVocabulary, is_text_graph, make_loader
     from kgreason.encoders.text import load_tokenizer
     from kgreason.fusion import FusionConfig, FusionModel, build_model
 
     from .bundle import save_bundle
+    from .node_init import NODE_INITS
     from .training import Trainer, TrainingConfig, set_seed
 
+    if node_init not in NODE_INITS:
+        raise TaskInputError(f"node_init={node_init!r}", hint=f"use one of {', '.join(NODE_INITS)}")
     started = time.perf_counter()
     out = Path(out)
     training_config = TrainingConfig(**(training_kwargs or {}))
@@ -340,6 +346,17 @@ def run_pipeline(
                               **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
         tokenizer = tokenizer or load_tokenizer(config.text_encoder)
         model = build_model(config, text_encoder=text_encoder)
+        if node_init == "label":
+            from .node_init import init_node_embeddings
+
+            if text_graphs:
+                raise TaskInputError(f"node_init='label' needs a background KG; {task} builds its graphs from the text",
+                                     hint="leave node_init at 'random' for text-graph tasks")
+            try:
+                init_node_embeddings(model, kg, tokenizer, cache_dir=Path(cache_dir) if cache_dir else out / "cache")
+            except ValueError as err:
+                raise TaskInputError(str(err), hint="use --node-init random, or a fused model (late, interaction, "
+                                     "graph_only)") from None
     fusion, graph_encoder = config.fusion, config.graph_encoder
 
     def loader(examples: list[KGQAExample], *, shuffle: bool):
@@ -364,7 +381,7 @@ def run_pipeline(
                 "dev_examples": len(dev)}
     results = {
         "task": task, "fusion": fusion, "graph_encoder": graph_encoder, "fusion_config": asdict(config),
-        "init_from": str(init_from) if init_from is not None else None,
+        "init_from": str(init_from) if init_from is not None else None, "node_init": node_init,
         "data": {"train": ", ".join(map(str, files.train)), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
                  "tests": {name: str(path) for name, path in files.tests.items()}},
         "preprocessing": summaries, "training": training, "tests": reports, "environment": environment(),

@@ -35,12 +35,12 @@ def ecare_run(tokenizer, tmp_path_factory):
     return run_pipeline_tiny("ecare", "generated", out, tokenizer)
 
 
-def run_pipeline_tiny(task, data, out, tokenizer, *, store=None):
-    """A late-fusion R-GCN run with a tiny transformer, one epoch."""
+def run_pipeline_tiny(task, data, out, tokenizer, *, store=None, **options):
+    """A late-fusion R-GCN run with a tiny transformer, one epoch (`options`: more `run_pipeline` arguments)."""
     return run_pipeline(task, data, out=out, text_encoder=tiny_text_encoder(tokenizer), tokenizer=tokenizer,
                         fusion="late", graph_encoder="rgcn", model_kwargs={"graph_hidden_size": 16},
                         preprocess_kwargs={"nlp": "blank", **({"store": str(store)} if store else {})}, workers=1,
-                        generate_kwargs=SMALL if data == "generated" else None, training_kwargs=TRAINING)
+                        generate_kwargs=SMALL if data == "generated" else None, training_kwargs=TRAINING, **options)
 
 
 def test_generated_causal_files_come_with_their_store(tmp_path):
