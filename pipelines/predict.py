@@ -52,6 +52,9 @@ ENGINES = ("local", "ray")
 INPUT_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
 STATE_FORMAT = 1
 DEFAULT_CHUNK_SIZE = 512
+# rows a Ray actor gets per call, in model batches: GraphQA.pipe sorts a window of this many batches by length
+# (its sort_window), so that rows pad to similar lengths as in the local engine
+BATCHES_PER_ACTOR_CALL = 8
 
 
 class Predictor(Protocol):
@@ -258,7 +261,8 @@ def _local_outcomes(records: Iterator[dict[str, Any]], *, predictor: Predictor, 
 
 
 class RayPredictor:
-    """One actor of the Ray engine: loads the predictor once, then answers batches of JSON-encoded records.
+    """One actor of the Ray engine: loads the predictor once, then answers batches of JSON-encoded records
+    (`BATCHES_PER_ACTOR_CALL` model batches a call, which `GraphQA.pipe` sorts by length, as the local engine).
 
     batch: {"index": int64[B], "record": str[B]} → {"index": int64[B], "outcome": str[B]} (JSON `Outcome`s).
     """
@@ -300,11 +304,12 @@ def _ray_outcomes(records: Iterator[dict[str, Any]], *, model: str | None, predi
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         actors = workers or gpus or max(1, int(resources.get("CPU", 1)))
-        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(actors * 4, math.ceil(len(rows) / (batch_size * 8)))))
+        per_call = batch_size * BATCHES_PER_ACTOR_CALL
+        dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), max(actors * 4, math.ceil(len(rows) / per_call))))
         dataset = dataset.map_batches(
             RayPredictor, fn_constructor_kwargs={"model": model, "predictor": predictor, "device": device,
                                                  "precision": precision, "batch_size": batch_size},
-            batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
+            batch_size=per_call, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
             num_gpus=1 if gpus else 0,
         )
         arrived: dict[int, str] = {}
