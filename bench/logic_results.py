@@ -33,6 +33,7 @@ VARIANTS = {  # name: (fusion, FusionConfig options); the tables show every vari
     "graph_only": ("graph_only", {}),
     "graph_only-sentence": ("graph_only", SENTENCE_EDGES),
     "late-sentence": ("late", SENTENCE_EDGES),
+    "graph_only-endpoints": ("graph_only", {**SENTENCE_EDGES, "edge_endpoints": True}),  # + the edge's two names
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
@@ -99,7 +100,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "MiniLM encoder, data and budget. Columns: `lm_only` (the baseline); `interaction`, `graph_only` (edge "
              "inputs from the whole-story pass, head on [attention pool ⊕ query-target state]); `-sentence`: each "
              "edge's sentence read on its own (`edge_text=sentence`) and the graph read out at the query target "
-             "(`graph_readout=target`); composition GNN with 10 steps (CLUTRR) throughout.", ""]
+             "(`graph_readout=target`); `-endpoints`: the edge input also reads the states of the edge's two names in its "
+             "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR) throughout.", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]

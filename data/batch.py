@@ -191,6 +191,9 @@ class KGQABatch(GraphCounts):
     edge_char_spans: int64 [E, 2] the characters in the row's text of the sentence each edge was read from;
     edge_token_spans: int64 [E, 3] (row, first token, end token) of that sentence in `input_ids`, the end
         cut at truncation; tokens -1 where unknown or truncated away. Both None without text graphs.
+    edge_endpoint_token_spans: int64 [E, 2, 3] (row, first token, end token) of the source's and the target's
+        mention in that sentence (the first one; tokens -1 where the sentence names none of it): what tells apart
+        two edges read from one sentence ("[Ann] took her son [Bob] and his sister [Cat]"). None as above.
     meta: the examples' meta dicts, B of them
     """
 
@@ -209,6 +212,7 @@ class KGQABatch(GraphCounts):
     query_targets: torch.Tensor | None = None
     edge_char_spans: torch.Tensor | None = None
     edge_token_spans: torch.Tensor | None = None
+    edge_endpoint_token_spans: torch.Tensor | None = None
     meta: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -281,6 +285,7 @@ def collate(
     graphs = {name: torch.from_numpy(array) for name, array in
               _graph_union(examples, relations=relations, copies=num_choices or 1).items()}
     char_spans = graphs.pop("edge_char_spans")
+    endpoint_spans = graphs.pop("edge_endpoint_char_spans")
     batch = KGQABatch(
         input_ids=_long(encoding["input_ids"]),
         attention_mask=_long(encoding["attention_mask"]),
@@ -293,10 +298,12 @@ def collate(
     if text_graphs:
         first_segment = np.array([[s == 0 for s in encoding.sequence_ids(row)] for row in range(len(firsts))])
         batch.edge_char_spans = char_spans
-        batch.edge_token_spans = torch.from_numpy(token_spans(
-            char_spans.numpy(), batch.batch[batch.edge_index[0]].numpy(),
-            offsets=np.asarray(encoding["offset_mapping"]), first_segment=first_segment,
-        ))
+        rows, offsets = batch.batch[batch.edge_index[0]].numpy(), np.asarray(encoding["offset_mapping"])
+        batch.edge_token_spans = torch.from_numpy(token_spans(char_spans.numpy(), rows, offsets=offsets,
+                                                              first_segment=first_segment))
+        endpoints = token_spans(endpoint_spans.numpy().reshape(-1, 2), np.repeat(rows, 2), offsets=offsets,
+                                first_segment=first_segment)
+        batch.edge_endpoint_token_spans = torch.from_numpy(endpoints.reshape(-1, 2, 3))
     return batch
 
 
@@ -330,6 +337,22 @@ def token_spans(char_spans: np.ndarray, rows: np.ndarray, *, offsets: np.ndarray
     )
     out[found, 1] = token_col[first[found]]
     out[found, 2] = token_col[last[found]] + 1
+    return out
+
+
+def endpoint_char_spans(example: KGQAExample, sentence_spans: np.ndarray) -> np.ndarray:
+    """int64 [E, 2, 2]: the characters of each edge's source and target mention inside its sentence
+    (`sentence_spans` [E, 2]), the first one there; -1 where the sentence holds no mention of that node."""
+    out = np.full((example.num_edges, 2, 2), -1, dtype=np.int64)
+    mentions, spans = example.mention_node_index, example.mention_char_spans
+    if not example.num_edges or not len(mentions) or len(spans) != len(mentions):
+        return out
+    inside = ((spans[None, :, 0] >= sentence_spans[:, None, 0]) & (spans[None, :, 1] <= sentence_spans[:, None, 1])
+              & (sentence_spans[:, None, 0] >= 0) & (spans[None, :, 0] >= 0))  # [E, M]
+    for end in (0, 1):
+        match = inside & (mentions[None, :] == example.edge_index[end][:, None])  # [E, M]
+        found = match.any(1)
+        out[found, end] = spans[match.argmax(1)[found]]
     return out
 
 
@@ -432,6 +455,8 @@ def _graph_union(examples: Sequence[KGQAExample], *, relations: RelationVocabula
         "batch": np.repeat(np.arange(len(graph_example), dtype=np.int64), graph_nodes),
         "graph_has_nodes": graph_nodes > 0,
         "edge_char_spans": np.concatenate(char_spans)[edge_source],
+        "edge_endpoint_char_spans": np.concatenate([endpoint_char_spans(e, spans) for e, spans in
+                                                    zip(examples, char_spans)]).reshape(-1, 2, 2)[edge_source],
     }
     if any("query_node_index" in e.meta for e in examples):
         query = np.array([(list(e.meta.get("query_node_index", ())) + [-1, -1])[:2] for e in examples], np.int64)[graph_example]

@@ -57,6 +57,9 @@ class FusionConfig:
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
         `late` and `graph_only` only, and for `late` it is a second transformer pass)
+    edge_endpoints: text-graph edge inputs also read the states of the edge's two mentions in its sentence
+        (`batch.edge_endpoint_token_spans`), so that two edges read from one sentence differ ("[Ann] took her son
+        [Bob] and his sister [Cat]": Ann-Bob is "son", Bob-Cat "sister")
     text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
         text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
     """
@@ -75,6 +78,7 @@ class FusionConfig:
     interaction_layers: int = 1
     graph_readout: str = "pool_target"
     edge_text: str = "story"
+    edge_endpoints: bool = False
     dropout: float = 0.1
     text_encoder: str | None = None
     text_freeze: str | int | None = None
@@ -179,6 +183,8 @@ class GraphSide(nn.Module):
         self.node_features = NodeFeatures(hidden, num_nodes=config.num_nodes if self.mode == "learned" else None,
                                           num_node_types=NUM_NODE_TYPES)
         self.text_projection = None if text_hidden_size is None else nn.Linear(text_hidden_size, hidden)
+        self.endpoint_projection = (nn.Linear(2 * text_hidden_size, hidden)
+                                    if config.edge_endpoints and text_hidden_size is not None else None)
         self.encoder = build_graph_encoder(config.graph_encoder, hidden_size=hidden, num_relations=config.num_relations,
                                            num_layers=config.graph_layers, dropout=config.dropout,
                                            **config.graph_options)
@@ -188,10 +194,15 @@ class GraphSide(nn.Module):
         self.output_size = graph_vector_size(config)
 
     def edge_inputs(self, batch: KGQABatch, text_states: Tensor | None) -> Tensor | None:
-        """text_states: [R, T, Ht] or None -> [E, Hg] sentence states of text-graph edges, or None."""
+        """text_states: [R, T, Ht] or None -> [E, Hg] sentence states of text-graph edges (plus, with
+        `edge_endpoints`, the states of the source's and the target's mention there), or None."""
         if text_states is None or self.text_projection is None or batch.edge_token_spans is None:
             return None
-        return self.text_projection(pool_spans(text_states, batch.edge_token_spans.clamp(min=0)))
+        edge_attr = self.text_projection(pool_spans(text_states, batch.edge_token_spans.clamp(min=0)))
+        if self.endpoint_projection is not None and batch.edge_endpoint_token_spans is not None:
+            ends = pool_spans(text_states, batch.edge_endpoint_token_spans.reshape(-1, 3).clamp(min=0))  # [2E, Ht]
+            edge_attr = edge_attr + self.endpoint_projection(ends.reshape(-1, 2 * ends.size(-1)))
+        return edge_attr
 
     def node_inputs(self, batch: KGQABatch, edge_attr: Tensor | None) -> Tensor:
         """edge_attr: [E, Hg] or None -> x: [N, Hg]."""

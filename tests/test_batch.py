@@ -225,6 +225,27 @@ def test_edge_token_spans_decode_to_the_edge_sentence(clutrr, tokenizer):
         assert (cut > 0, dropped > 0) == (expect_cut, expect_cut)
 
 
+def test_edge_endpoint_spans_decode_to_the_two_names_in_the_edge_sentence(clutrr, tokenizer):
+    batch = clutrr_batch(clutrr, tokenizer)
+    ends, sentences = batch.edge_endpoint_token_spans.tolist(), batch.edge_token_spans.tolist()
+    assert batch.edge_endpoint_token_spans.shape == (batch.num_edges, 2, 3)
+    found = 0
+    for edge, ((source, target), (_, first, last)) in enumerate(zip(ends, sentences)):
+        row = source[0]
+        story = clutrr[row]
+        nodes = story.meta["nodes"]
+        local = (batch.edge_index[:, edge] - batch.edge_index.new_tensor(
+            int((batch.batch < row).sum()))).tolist()  # the edge's nodes within its story
+        for (span_row, start, end), node in zip((source, target), local):
+            assert span_row == row
+            if start == -1:
+                continue
+            found += 1
+            assert first <= start < end <= last  # inside the edge's sentence
+            assert "".join(tokenizer.decode(batch.input_ids[row, start:end]).split()) == nodes[node].lower()
+    assert found >= batch.num_edges  # most endpoints are named in their sentence
+
+
 def test_token_spans_cut_at_truncation_and_keep_to_the_first_segment():
     offsets = np.array([[[0, 0], [0, 3], [4, 9], [10, 12], [0, 0], [0, 2], [0, 0]]])  # CLS a b c SEP q SEP
     first_segment = np.array([[False, True, True, True, False, False, False]])
@@ -262,7 +283,7 @@ def test_bad_batches_say_what_is_wrong(clutrr, causal, tokenizer):
 def test_to_moves_every_tensor(clutrr, tokenizer):
     moved = clutrr_batch(clutrr, tokenizer).to("meta")
     tensors = [value for value in vars(moved).values() if isinstance(value, torch.Tensor)]
-    assert len(tensors) == 14 and all(tensor.device.type == "meta" for tensor in tensors)
+    assert len(tensors) == 15 and all(tensor.device.type == "meta" for tensor in tensors)
     if torch.cuda.is_available():
         assert clutrr_batch(clutrr, tokenizer).pin_memory().input_ids.is_pinned()
 

@@ -303,6 +303,26 @@ def test_sentence_edge_text_reads_each_edge_sentence_on_its_own(fusion, tokenize
         assert has_grad(model.text_encoder) and has_grad(model.graph.encoder)
 
 
+def test_edge_endpoints_tell_apart_two_edges_read_from_one_sentence(tokenizer):
+    """"Ann took her son Bob and his sister Cat.": both edges have the sentence's states; with edge_endpoints
+    they also read their own two names, so their inputs differ (and the mention states get gradients)."""
+    text = "Ann took her son Bob and his sister Cat."
+    names = [(text.index(name), text.index(name) + len(name)) for name in ("Ann", "Bob", "Cat")]
+    story = KGQAExample(text=text, label=0, node_ids=np.arange(3), edge_index=np.array([[0, 1], [1, 2]]),
+                        edge_type=np.array([0, 0]), edge_char_spans=np.array([[0, len(text)]] * 2),
+                        mention_node_index=np.arange(3), mention_char_spans=np.array(names),
+                        meta={"task": "clutrr", "graph": "text", "relations": ["mentions"], "id": "three",
+                              "query": ["Ann", "Cat"], "query_node_index": [0, 2], "nodes": ["Ann", "Bob", "Cat"]})
+    batch = text_batch(tokenizer, [story])
+    assert batch.edge_endpoint_token_spans[:, :, 1:].ge(0).all()
+    for endpoints, differ in ((False, False), (True, True)):
+        model = make_model("graph_only", "composition", tokenizer, edge_text="sentence", edge_endpoints=endpoints)
+        edge_attr = model.graph.edge_inputs(batch, model.sentence_states(batch))
+        assert (not torch.allclose(edge_attr[0], edge_attr[1])) == differ
+    model(batch).loss.backward()
+    assert has_grad(model.graph.endpoint_projection)
+
+
 def test_new_config_fields_are_checked():
     with pytest.raises(ValueError, match="graph_readout='mean'"):
         FusionConfig(graph_readout="mean")
