@@ -282,6 +282,9 @@ def run_pipeline(
 
     if node_init not in NODE_INITS:
         raise TaskInputError(f"node_init={node_init!r}", hint=f"use one of {', '.join(NODE_INITS)}")
+    if node_init != "random" and init_from is not None:
+        raise TaskInputError(f"node_init={node_init!r} with init_from={str(init_from)!r}: a model to start from "
+                             "keeps its own node embeddings", hint="leave out one of the two")
     started = time.perf_counter()
     out = Path(out)
     training_config = TrainingConfig(**(training_kwargs or {}))

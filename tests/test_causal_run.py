@@ -217,6 +217,9 @@ def test_a_copa_run_starts_from_the_ecare_model(ecare_run, tokenizer, tmp_path):
     with pytest.raises(TaskInputError, match="fusion='lm_only' \\(the model has 'late'\\)"):
         run_pipeline("copa", files, out=tmp_path / "bad", init_from=ecare_run.out, fusion="lm_only",
                      preprocess_kwargs=store, workers=1, training_kwargs=TRAINING)
+    with pytest.raises(TaskInputError, match="keeps its own node embeddings"):
+        run_pipeline("copa", files, out=tmp_path / "both", init_from=ecare_run.out, node_init="label",
+                     preprocess_kwargs=store, workers=1, training_kwargs=TRAINING)
     with pytest.raises(TaskInputError, match="a ecare model cannot start a clutrr run"):
         run_pipeline("clutrr", "generated", out=tmp_path / "clutrr", init_from=ecare_run.out,
                      preprocess_kwargs={"nlp": "blank"}, generate_kwargs={"train_size": 8, "test_size": 2,
