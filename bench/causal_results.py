@@ -14,7 +14,8 @@ and seed, under --runs (`kgreason train` layout):
   test labels are not public). The model, which never saw a COPA item, is also evaluated on COPA test and on
   Balanced COPA (COPA dev's 500 items and their 500 mirrored twins, reported apart).
 - `copa-<variant>-s<seed>`: that model trained on further on COPA dev (`--init-from`; its dev: 10% of COPA
-  dev), reported on COPA test.
+  dev), reported on COPA test; with `--copa-seeds`, once per seed (`copa-<variant>-s<seed>-c<copa seed>` for
+  the others), reported as their mean and each.
 
 The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
 paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
@@ -111,11 +112,12 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
         target = ecare / "evaluations" / Path(name).stem
         if not (target / "results.json").is_file():
             evaluate_model(ecare, args.datasets / name, out=target, limit=args.limit)
-    copa = args.runs / f"copa-{variant}-s{seed}"
-    if not (copa / "results.json").is_file():
-        files = choose_task_files(None, train=(args.datasets / COPA_DEV,), tests=(args.datasets / COPA_TEST,))
-        run_pipeline("copa", files, out=copa, init_from=ecare, **common,
-                     training_kwargs={**training, "epochs": args.copa_epochs})
+    for copa_seed in args.copa_seeds or [seed]:
+        copa = args.runs / (f"copa-{variant}-s{seed}" + ("" if copa_seed == seed else f"-c{copa_seed}"))
+        if not (copa / "results.json").is_file():
+            files = choose_task_files(None, train=(args.datasets / COPA_DEV,), tests=(args.datasets / COPA_TEST,))
+            run_pipeline("copa", files, out=copa, init_from=ecare, **common,
+                         training_kwargs={**training, "seed": copa_seed, "epochs": args.copa_epochs})
 
 
 def collect(args: argparse.Namespace) -> dict:
@@ -129,11 +131,16 @@ def collect(args: argparse.Namespace) -> dict:
                 evaluation = results_file.parent / "evaluations" / Path(name).stem / "results.json"
                 if evaluation.is_file():
                     row[column] = next(iter(json.loads(evaluation.read_text())["tests"].values()))
-            copa = results_file.parent.parent / results_file.parent.name.replace("ecare-", "copa-", 1) / "results.json"
-            if copa.is_file():
-                copa_run = json.loads(copa.read_text())
-                row["COPA test (after COPA dev)"] = copa_run["tests"][Path(COPA_TEST).stem]
-                row["copa training"] = copa_run["training"]
+            copa_name = results_file.parent.name.replace("ecare-", "copa-", 1)
+            copa_runs = [json.loads(path.read_text()) for path in sorted(
+                [*args.runs.glob(f"{copa_name}/results.json"), *args.runs.glob(f"{copa_name}-c[0-9]*/results.json")])]
+            if copa_runs:  # one per COPA fine-tuning seed: their mean, and each
+                reports = [run["tests"][Path(COPA_TEST).stem] for run in copa_runs]
+                row["COPA test (after COPA dev)"] = {"accuracy": sum(r["accuracy"] for r in reports) / len(reports),
+                                                     "n": reports[0]["n"], "by_seed": {
+                                                         run["training"]["config"]["seed"]: r["accuracy"]
+                                                         for run, r in zip(copa_runs, reports)}}
+                row["copa training"] = copa_runs[0]["training"]
             found.setdefault(variant, []).append(row)
     return found
 
@@ -218,6 +225,13 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         cells = [cell(found[v], column, group, value) for v in variants]
         n = next((n for _, n in cells if n is not None), None)
         lines.append(f"| {title} | {n if n is not None else ''} | " + " | ".join(c for c, _ in cells) + " |")
+    by_seed = {v: row["COPA test (after COPA dev)"]["by_seed"] for v in variants for row in found[v][:1]
+               if "COPA test (after COPA dev)" in row}
+    if any(len(seeds) > 1 for seeds in by_seed.values()):
+        lines += ["", "COPA test after COPA dev by fine-tuning seed (the first e-CARE model of each variant; the "
+                  "row above is their mean): " + "; ".join(
+                      f"{v}: " + ", ".join(f"seed {k} {a:.3f}" for k, a in sorted(seeds.items()))
+                      for v, seeds in by_seed.items())]
     fused = next((v for v in variants if v != "lm_only"), None)
     if fused:
         lines += ["", f"Example evidence: e-CARE dev questions `{fused}` answered right with a causal path from the "
@@ -239,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="models to train (see VARIANTS)")
     parser.add_argument("--epochs", type=int, default=2, help="e-CARE training epochs")
     parser.add_argument("--copa-epochs", type=int, default=3, help="COPA dev training epochs (from the e-CARE model)")
+    parser.add_argument("--copa-seeds", type=int, nargs="*", default=None,
+                        help="seeds of the COPA dev training from each e-CARE model (default: the e-CARE seed)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr-text", type=float, default=2e-5)
     parser.add_argument("--lr-graph", type=float, default=1e-3)
