@@ -283,9 +283,9 @@ def collate(
     encoding = tokenizer(firsts, seconds, padding=True, truncation="longest_first", max_length=max_length,
                          return_tensors="np", return_offsets_mapping=text_graphs)
     graphs = {name: torch.from_numpy(array) for name, array in
-              _graph_union(examples, relations=relations, copies=num_choices or 1).items()}
+              _graph_union(examples, relations=relations, copies=num_choices or 1, endpoints=text_graphs).items()}
     char_spans = graphs.pop("edge_char_spans")
-    endpoint_spans = graphs.pop("edge_endpoint_char_spans")
+    endpoint_spans = graphs.pop("edge_endpoint_char_spans", None)  # text graphs only
     batch = KGQABatch(
         input_ids=_long(encoding["input_ids"]),
         attention_mask=_long(encoding["attention_mask"]),
@@ -422,8 +422,10 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts - _starts(counts), counts) + np.arange(total, dtype=np.int64)
 
 
-def _graph_union(examples: Sequence[KGQAExample], *, relations: RelationVocabulary, copies: int) -> dict[str, np.ndarray]:
-    """The arrays of the graph part of the batch; each example's graph appears `copies` times in a row."""
+def _graph_union(examples: Sequence[KGQAExample], *, relations: RelationVocabulary, copies: int,
+                 endpoints: bool) -> dict[str, np.ndarray]:
+    """The arrays of the graph part of the batch; each example's graph appears `copies` times in a row. With
+    `endpoints` (text graphs), also "edge_endpoint_char_spans" [E, 2, 2] (`endpoint_char_spans`)."""
     node_counts = np.array([e.num_nodes for e in examples], dtype=np.int64)
     edge_counts = np.array([e.num_edges for e in examples], dtype=np.int64)
     node_starts, edge_starts = _starts(node_counts), _starts(edge_counts)
@@ -455,9 +457,10 @@ def _graph_union(examples: Sequence[KGQAExample], *, relations: RelationVocabula
         "batch": np.repeat(np.arange(len(graph_example), dtype=np.int64), graph_nodes),
         "graph_has_nodes": graph_nodes > 0,
         "edge_char_spans": np.concatenate(char_spans)[edge_source],
-        "edge_endpoint_char_spans": np.concatenate([endpoint_char_spans(e, spans) for e, spans in
-                                                    zip(examples, char_spans)]).reshape(-1, 2, 2)[edge_source],
     }
+    if endpoints:
+        graphs["edge_endpoint_char_spans"] = np.concatenate(
+            [endpoint_char_spans(e, spans) for e, spans in zip(examples, char_spans)]).reshape(-1, 2, 2)[edge_source]
     if any("query_node_index" in e.meta for e in examples):
         query = np.array([(list(e.meta.get("query_node_index", ())) + [-1, -1])[:2] for e in examples], np.int64)[graph_example]
         offset_query = np.where(query >= 0, query + graph_node_offset[:, None], -1)

@@ -336,7 +336,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
     if as_json:
         click.echo(json.dumps(result.tests, indent=1))
         return
-    _print_reports(result.tests, title=f"{task} / {json.loads(result.results_file.read_text())['fusion']}: accuracy")
+    _print_reports(result.tests, title=f"{task} / {result.fusion}: accuracy")
     for name, summary in result.preprocessing.items():
         flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
         if summary["errors"] or flagged:

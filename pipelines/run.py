@@ -63,14 +63,16 @@ class TaskFiles:
 
 @dataclass
 class PipelineResult:
-    """What `run_pipeline` did. tests: one `accuracy_report` per test file (and "dev"); preprocessing: each file's
-    preprocessing summary (records, skipped malformed records with file and line, flag counts)."""
+    """What `run_pipeline` did. fusion: the model trained (as asked, or the `init_from` model's); tests: one
+    `accuracy_report` per test file (and "dev"); preprocessing: each file's preprocessing summary (records, skipped
+    malformed records with file and line, flag counts)."""
 
     out: Path
     model_dir: Path
     tests: dict[str, dict[str, Any]]
     training: dict[str, Any]
     results_file: Path
+    fusion: str
     preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -301,9 +303,11 @@ def run_pipeline(
         raise TaskInputError(f"{data}: no training file (a name with 'train')",
                              hint="pass the folder that has one, or the file(s) with --train")
 
+    caches = Path(cache_dir) if cache_dir else out / "cache"
+
     def load(path: Path) -> tuple[list[KGQAExample], dict[str, Any]]:
-        return load_examples(path, task=task, cache_dir=Path(cache_dir) if cache_dir else out / "cache", settings=settings, workers=workers,
-                             limit=limit, progress=progress)
+        return load_examples(path, task=task, cache_dir=caches, settings=settings, workers=workers, limit=limit,
+                             progress=progress)
 
     summaries: dict[str, Any] = {}
     train = []
@@ -356,7 +360,7 @@ def run_pipeline(
                 raise TaskInputError(f"node_init='label' needs a background KG; {task} builds its graphs from the text",
                                      hint="leave node_init at 'random' for text-graph tasks")
             try:
-                init_node_embeddings(model, kg, tokenizer, cache_dir=Path(cache_dir) if cache_dir else out / "cache")
+                init_node_embeddings(model, kg, tokenizer, cache_dir=caches)
             except ValueError as err:
                 raise TaskInputError(str(err), hint="use --node-init random, or a fused model (late, interaction, "
                                      "graph_only)") from None
@@ -391,7 +395,7 @@ def run_pipeline(
         "seconds": time.perf_counter() - started,
     }
     write_json(out / "results.json", results)
-    return PipelineResult(out, model_dir, reports, training, out / "results.json", summaries)
+    return PipelineResult(out, model_dir, reports, training, out / "results.json", fusion, summaries)
 
 
 def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_encoder: str | None, model_kwargs: dict[str, Any],
