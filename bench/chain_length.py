@@ -1,4 +1,4 @@
-"""Length generalisation of the composition graph encoder on synthetic relation chains.
+"""Length generalisation of the composition and closure graph encoders on synthetic relation chains.
 
 Run it from the repository root (a benchmark, not a test; a few minutes on 2 CPU cores):
 
@@ -7,8 +7,11 @@ Run it from the repository root (a benchmark, not a test; a few minutes on 2 CPU
 
 Task: a chain a0 -r1-> a1 -r2-> ... -rk-> ak over 3 relations; the class is (r1 + ... + rk) mod 3 (composition
 in a cyclic group, so every relation on the path matters). The encoder runs with the query at a0 and a linear
-head reads the state at ak. Trained on chains of length 2-3, tested on lengths 2-6 (chance: 0.33). Compares
-the encoder's options (message function, aggregation, one shared layer vs a layer per step). Prints a table
+head reads the state at ak. Trained on chains of length 2-3, tested on lengths 2-10 (chance: 0.33). Compares
+the composition encoder's options (message function, aggregation, one shared layer vs a layer per step) and the
+closure encoder, whose relation classes are read as the labels (its states are the classes' log-probabilities,
+as with `graph_readout="relation"`), with relation r starting as class r (as `run_pipeline` starts a relation
+named like a label) or without that start. Prints a table
 and writes bench/results/chain_length.json.
 """
 
@@ -26,10 +29,12 @@ from common import RESULTS, environment, write_json
 from kgreason.encoders.graph import build_graph_encoder
 
 NUM_RELATIONS = 3
-VARIANTS = {
-    "mlp, shared (default)": {"message": "mlp", "aggregation": "sum", "share_weights": True},
-    "mlp, pna, a layer per step": {"message": "mlp", "aggregation": "pna", "share_weights": False},
-    "distmult, shared": {"message": "distmult", "aggregation": "sum", "share_weights": True},
+VARIANTS = {  # name: (encoder, its options)
+    "mlp, shared (default)": ("composition", {"message": "mlp", "aggregation": "sum", "share_weights": True}),
+    "mlp, pna, a layer per step": ("composition", {"message": "mlp", "aggregation": "pna", "share_weights": False}),
+    "distmult, shared": ("composition", {"message": "distmult", "aggregation": "sum", "share_weights": True}),
+    "closure, relation r starts as class r": ("closure", {"favour": True}),
+    "closure, no start": ("closure", {"favour": False}),
 }
 
 
@@ -49,12 +54,19 @@ def chains(lengths: list[int], generator: torch.Generator):
     return torch.cat(edges, 1), torch.cat(types), torch.cat(batch), torch.tensor(query), torch.tensor(end), torch.tensor(labels)
 
 
-def run(options: dict, *, seed: int, steps: int, layers: int, test_lengths: list[int]) -> dict:
+def run(encoder_name: str, options: dict, *, seed: int, steps: int, layers: int, test_lengths: list[int]) -> dict:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    encoder = build_graph_encoder("composition", hidden_size=32, num_relations=NUM_RELATIONS, num_layers=layers,
-                                  dropout=0.0, **options)
-    head = torch.nn.Linear(32, NUM_RELATIONS)
+    if encoder_name == "closure":
+        encoder = build_graph_encoder("closure", hidden_size=NUM_RELATIONS, num_relations=NUM_RELATIONS,
+                                      num_layers=layers, dropout=0.0)
+        if options["favour"]:
+            encoder.favour({relation: relation for relation in range(NUM_RELATIONS)})
+        head = torch.nn.Identity()
+    else:
+        encoder = build_graph_encoder(encoder_name, hidden_size=32, num_relations=NUM_RELATIONS, num_layers=layers,
+                                      dropout=0.0, **options)
+        head = torch.nn.Linear(32, NUM_RELATIONS)
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=3e-3)
     started = time.perf_counter()
     for _ in range(steps):
@@ -78,14 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--steps", type=int, default=400, help="training steps of 64 chains")
     parser.add_argument("--seeds", type=int, default=2, help="seeds per variant (1, 2, ...)")
-    parser.add_argument("--layers", type=int, default=6, help="encoder layers (>= the longest test chain)")
+    parser.add_argument("--layers", type=int, default=10, help="encoder layers (>= the longest test chain)")
     parser.add_argument("--output", default=str(RESULTS / "chain_length.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    test_lengths = [2, 3, 4, 5, 6]
+    test_lengths = [2, 3, 4, 5, 6, 8, 10]
     results = {}
-    for name, options in VARIANTS.items():
-        results[name] = [run(options, seed=seed, steps=args.steps, layers=args.layers, test_lengths=test_lengths)
+    for name, (encoder_name, options) in VARIANTS.items():
+        results[name] = [run(encoder_name, options, seed=seed, steps=args.steps, layers=args.layers, test_lengths=test_lengths)
                          for seed in range(1, args.seeds + 1)]
         print(f"  {name}: done", flush=True)
     print(f"\naccuracy by chain length (trained on 2-3; seeds 1..{args.seeds}; chance 0.33)")

@@ -14,6 +14,8 @@ node states out, on a PyG-style batch (the disjoint union of the examples' graph
 - `"gatv2"`: `torch_geometric.nn.GATv2Conv` whose edge features are learned relation embeddings (`edge_dim`).
 - `"composition"`: NBFNet / CompGCN-style relation composition, conditioned on a query node
   (see `CompositionEncoder`), for long relation chains.
+- `"closure"`: the relation of every node pair, composed from the edges with a learned composition table under
+  every bracketing (see `ClosureEncoder`), for long relation chains in small (story) graphs.
 
 Edges flow source → target (`edge_index[0]` → `edge_index[1]`); with `inverse_edges=True` (the default) each
 edge is also read backwards with its own inverse relation type, so a path can be followed either way.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +50,7 @@ from torch_geometric.utils import scatter
 
 __all__ = [
     "GRAPH_ENCODERS",
+    "ClosureEncoder",
     "CompositionEncoder",
     "GATv2Encoder",
     "GraphEncoder",
@@ -135,7 +139,7 @@ class GraphEncoder(nn.Module):
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
             edge_type = torch.cat([edge_type, edge_type + self.num_relations])
             edge_attr = None if edge_attr is None else torch.cat([edge_attr, edge_attr])
-        h, importance = self.encode(h, edge_index, edge_type, edge_attr, query_nodes=query_nodes,
+        h, importance = self.encode(h, edge_index, edge_type, edge_attr, query_nodes=query_nodes, batch=batch,
                                      with_importance=return_attention)
         if not return_attention:
             return h
@@ -151,10 +155,11 @@ class GraphEncoder(nn.Module):
         edge_attr: Tensor | None,
         *,
         query_nodes: Tensor | None,
+        batch: Tensor | None,
         with_importance: bool,
     ) -> tuple[Tensor, Tensor | None]:
         """The layers. h: [N, hidden] initial states (the query already marked); edges include the inverse ones
-        (types < num_relation_types); query_nodes: [B] as given to `forward`.
+        (types < num_relation_types); query_nodes: [B] and batch: [N] or None as given to `forward`.
         Returns ([N, hidden], importance [E] averaged over layers, or None when not `with_importance`)."""
         raise NotImplementedError
 
@@ -305,7 +310,7 @@ class RGCNEncoder(GraphEncoder):
         )
         self.norms = nn.ModuleList(nn.LayerNorm(self.hidden_size) for _ in range(self.num_layers))
 
-    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
         num_nodes, target = h.size(0), edge_index[1]
         edge_norm = RelationalConv.mean_norm(edge_index, edge_type, self.num_relation_types)
         importance = h.new_zeros(edge_type.numel(), dtype=torch.float) if with_importance else None
@@ -343,7 +348,7 @@ class GATv2Encoder(GraphEncoder):
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers))
 
-    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
         edge_features = self.relation(edge_type)
         if edge_attr is not None:
             edge_features = edge_features + edge_attr
@@ -470,7 +475,7 @@ class CompositionEncoder(GraphEncoder):
         )
         self.norms = nn.ModuleList(nn.LayerNorm(self.hidden_size) for _ in range(steps))
 
-    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, with_importance):
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
         boundary, num_nodes, (source, target) = h, h.size(0), edge_index
         reached = None  # with a query: [N] bool, the nodes within `step` edges of it; the others stay at zero
         if query_nodes is not None and num_nodes:
@@ -490,8 +495,138 @@ class CompositionEncoder(GraphEncoder):
         return h, importance
 
 
+class ClosureEncoder(GraphEncoder):
+    """Relation closure: the relation between every ordered pair of nodes, composed from the edges' relations with a
+    learned composition table under every bracketing of a chain (as rule learners such as CTP do), not only left to
+    right as message passing from the query does.
+
+    State, per graph: `R: [n, n, C]`, for each ordered pair (i, j) a distribution over `classes` = C latent relation
+    classes. An edge i → j reads softmax(relation embedding + Linear(edge_attr)), with separate weights for reading
+    it backwards (j → i, its inverse type). Pairs at shortest distance d ≥ 2 are composed in order of d: each middle
+    node m on a shortest path (d(i, m) + d(m, j) = d) offers compose(R[i, m], R[m, j]) = Σ_ab R[i, m, a] R[m, j, b]
+    T[a, b, :], T the learned table (softmax over its last axis), and R[i, j] is their product, renormalised (a
+    product of experts; several edges between one pair combine the same way). A table entry that training never
+    reached stays near uniform and so leaves the product unchanged: a long chain is answered by the bracketings
+    whose steps were learned on short chains. Nothing in a step depends on the chain's length; pairs farther apart
+    than `num_layers` edges stay uniform.
+
+    Output: node v's state `[N, hidden]` is log R[q, v], the relation from its graph's query node q (with `classes`
+    set: Linear(log R[q, v])); a graph without a query gets zeros; the input states x are not read. Edge importance:
+    how far the edge's relation is from uniform (1 - entropy / log C).
+
+    The table and the relation types' logits are `logit_scale` × their parameters, so that they can grow sharp in
+    a few hundred steps at the graph learning rate.
+
+    classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
+    read the relation classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
+    refused (the state is n² C per graph and a step costs n³ C² + n² C³;
+    meant for story graphs, not retrieved background subgraphs).
+    """
+
+    name = "closure"
+
+    def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
+                 **common: Any) -> None:
+        """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
+        inverse_edges."""
+        super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale})
+        if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
+            raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
+                             f"(got {classes}, {self.hidden_size}, {max_nodes})")
+        self.classes, self.max_nodes = classes or self.hidden_size, max_nodes
+        self.logit_scale = logit_scale
+        self.relation = nn.Parameter(torch.randn(self.num_relation_types, self.classes) / logit_scale)
+        self.read_forward = nn.Linear(self.hidden_size, self.classes)
+        self.read_backward = nn.Linear(self.hidden_size, self.classes)
+        self.table = nn.Parameter(0.1 * torch.randn(self.classes, self.classes, self.classes) / logit_scale)
+        self.output = None if classes is None else nn.Linear(self.classes, self.hidden_size)
+        del self.query  # the query node is where the relations are read from, not a vector
+
+    def _initial_states(self, x: Tensor | None, num_nodes: int, query_nodes: Tensor | None) -> Tensor:
+        """x (or zeros): not read by `encode`; only its size and dtype matter."""
+        return self.table.new_zeros(num_nodes, self.hidden_size) if x is None else x
+
+    def favour(self, relation_classes: dict[int, int], strength: float = 5.0) -> None:
+        """Start each relation type r of `relation_classes` (forward reading only) with its class favoured by
+        `strength` logits, e.g. a story edge read as "son" starts as the class that the answer "son" is read from."""
+        with torch.no_grad():
+            for relation, relation_class in relation_classes.items():
+                self.relation[relation, relation_class] += strength / self.logit_scale
+
+    def edge_relations(self, edge_type: Tensor, edge_attr: Tensor | None) -> Tensor:
+        """[E, C]: each (directed) edge's relation, as log-probabilities."""
+        logits = self.logit_scale * self.relation[edge_type]
+        if edge_attr is not None:
+            backwards = (edge_type >= self.num_relations).unsqueeze(-1) if self.inverse_edges else False
+            edge_attr = self.dropout(edge_attr)
+            logits = logits + torch.where(backwards, self.read_backward(edge_attr), self.read_forward(edge_attr))
+        return logits.float().log_softmax(dim=-1)
+
+    def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
+        if query_nodes is None and h.size(0) == 0:  # no graph has a node
+            return h, (edge_type.new_zeros(0, dtype=torch.float) if with_importance else None)
+        if query_nodes is None:
+            raise ValueError("graph encoder 'closure' reads the relation from each graph's query node: pass "
+                             "query_nodes [B] (a text graph's query source), or use 'composition' or 'rgcn'")
+        num_nodes, num_graphs, classes = h.size(0), query_nodes.numel(), self.classes
+        batch = h.new_zeros(num_nodes, dtype=torch.long) if batch is None else batch
+        counts = torch.bincount(batch, minlength=num_graphs)
+        size = int(counts.max()) if num_nodes else 0
+        if size > self.max_nodes:
+            raise ValueError(f"graph encoder 'closure': a graph has {size} nodes, more than max_nodes={self.max_nodes}; "
+                             "raise graph_options max_nodes (memory grows as nodes³) or retrieve smaller subgraphs")
+        local = torch.arange(num_nodes, device=h.device) - (torch.cumsum(counts, 0) - counts)[batch]
+        edge_log_probs = self.edge_relations(edge_type, edge_attr)
+        source, target = edge_index
+        pair = (batch[source] * size + local[source]) * size + local[target]
+        evidence = edge_log_probs.new_zeros(num_graphs * size * size, classes).index_add(0, pair, edge_log_probs)
+        relations = evidence.view(num_graphs, size, size, classes).log_softmax(dim=-1)  # log R
+        distance = _path_lengths(pair, num_graphs, size, longest=self.num_layers)
+        table = (self.logit_scale * self.table.float()).softmax(dim=-1)
+        farthest = int(distance.masked_fill(distance > self.num_layers, 0).max()) if size else 0
+        for length in range(2, farthest + 1):
+            # the middle nodes m on a shortest path i .. m .. j of this length, for the pairs that far apart
+            middle = ((distance.unsqueeze(-1) + distance.unsqueeze(1) == length)
+                      & (distance.unsqueeze(-1) > 0) & (distance.unsqueeze(1) > 0)
+                      & (distance == length).unsqueeze(2))  # [G, i, m, j]
+            probs = relations.exp()
+            left = torch.einsum("gima,abc->gimbc", probs, table)  # [G, i, m, b, c]
+            candidates = torch.einsum("gimbc,gmjb->gimjc", left, probs).clamp_min(1e-12).log()  # log compose
+            composed = (candidates * middle.unsqueeze(-1)).sum(dim=2).log_softmax(dim=-1)
+            relations = torch.where((distance == length).unsqueeze(-1), composed, relations)
+        present = query_nodes >= 0
+        from_query = relations[torch.arange(num_graphs, device=h.device), local[query_nodes.clamp(min=0)]]  # [G, n, C]
+        states = from_query[batch, local].to(h.dtype)
+        if self.output is not None:
+            states = self.output(states)
+        states = states * present[batch].unsqueeze(-1).to(states.dtype)
+        importance = None
+        if with_importance:
+            entropy = -(edge_log_probs.exp() * edge_log_probs).sum(dim=-1)
+            importance = (1.0 - entropy / math.log(classes)).clamp(0.0, 1.0).detach()
+        return states, importance
+
+
+def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int) -> Tensor:
+    """[G, n, n] int64 shortest path lengths (in directed edges) between the nodes of each graph; 0 on the diagonal,
+    a value > `longest` where there is no path of at most `longest` edges. pair: [E] the flat index
+    (graph * n + source) * n + target of every edge."""
+    adjacency = torch.zeros(num_graphs * size * size, device=pair.device).index_fill(0, pair, 1.0)
+    adjacency = adjacency.view(num_graphs, size, size)
+    distance = torch.full_like(adjacency, longest + 1, dtype=torch.long)
+    distance[:, torch.arange(size), torch.arange(size)] = 0
+    frontier = torch.eye(size, device=pair.device).expand(num_graphs, size, size)
+    for length in range(1, longest + 1):
+        reached = ((frontier @ adjacency) > 0) & (distance > length)
+        if not bool(reached.any()):
+            break
+        distance = distance.masked_fill(reached, length)
+        frontier = reached.float()
+    return distance
+
+
 GRAPH_ENCODERS: dict[str, type[GraphEncoder]] = {
-    encoder.name: encoder for encoder in (RGCNEncoder, GATv2Encoder, CompositionEncoder)
+    encoder.name: encoder for encoder in (RGCNEncoder, GATv2Encoder, CompositionEncoder, ClosureEncoder)
 }
 
 
@@ -504,7 +639,7 @@ def build_graph_encoder(
     dropout: float = 0.1,
     **kwargs,
 ) -> GraphEncoder:
-    """The registered encoder `name` ("rgcn", "gatv2", "composition"); `kwargs` are its own options
+    """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
     (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:

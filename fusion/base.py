@@ -32,7 +32,7 @@ CONFIG_FILE = "config.json"
 TEXT_CONFIG_FILE = "text_config.json"
 WEIGHTS_FILE = "model.safetensors"
 NODE_FEATURE_MODES = ("learned", "type")
-GRAPH_READOUTS = ("pool_target", "target")
+GRAPH_READOUTS = ("pool_target", "target", "relation")
 EDGE_TEXT_MODES = ("story", "sentence")
 
 
@@ -52,7 +52,10 @@ class FusionConfig:
     interaction_layers: N, the top transformer layers that exchange with the graph (interaction fusion)
     graph_readout: the graph vector the head reads: "pool_target" (attention pool over the nodes ⊕ the
         query-target state) or "target" (the query-target state alone: the answer must be carried to the target
-        along the graph's paths, which is what lets a composition encoder read chains longer than in training)
+        along the graph's paths, which is what lets a composition encoder read chains longer than in training) or
+        "relation" (`graph_only` classifiers: the query-target state *is* the answer's scores, with no head, so the
+        graph's relation classes are the labels; graph_hidden_size is set to num_labels; meant for the "closure"
+        encoder, whose states there are the log-probabilities of the relation it composed)
     edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
@@ -89,6 +92,12 @@ class FusionConfig:
             raise ValueError(f"FusionConfig.node_features={self.node_features!r}: use one of {NODE_FEATURE_MODES}")
         if self.graph_readout not in GRAPH_READOUTS:
             raise ValueError(f"FusionConfig.graph_readout={self.graph_readout!r}: use one of {GRAPH_READOUTS}")
+        if self.graph_readout == "relation":
+            if self.fusion != "graph_only" or self.multiple_choice:
+                raise ValueError("FusionConfig.graph_readout='relation' reads the graph's relation classes as the labels: "
+                                 f"it needs fusion 'graph_only' and a classification task (got {self.fusion!r}, "
+                                 f"multiple_choice={self.multiple_choice})")
+            self.graph_hidden_size = self.num_labels
         if self.edge_text not in EDGE_TEXT_MODES:
             raise ValueError(f"FusionConfig.edge_text={self.edge_text!r}: use one of {EDGE_TEXT_MODES}")
         if self.edge_text == "sentence" and self.fusion not in ("late", "graph_only"):
@@ -190,7 +199,7 @@ class GraphSide(nn.Module):
                                            **config.graph_options)
         self.pool_score = nn.Linear(hidden, 1)
         self.no_graph = nn.Parameter(torch.zeros(hidden))
-        self.readout_target_only = config.graph_readout == "target"
+        self.readout_target_only = config.graph_readout in ("target", "relation")
         self.output_size = graph_vector_size(config)
 
     def edge_inputs(self, batch: KGQABatch, text_states: Tensor | None) -> Tensor | None:
@@ -247,8 +256,8 @@ class GraphSide(nn.Module):
 
 
 def graph_vector_size(config: FusionConfig) -> int:
-    """The width of `GraphSide`'s graph vector: Hg for the "target" readout, 2 Hg for "pool_target"."""
-    return config.graph_hidden_size * (1 if config.graph_readout == "target" else 2)
+    """The width of `GraphSide`'s graph vector: Hg for the "target" and "relation" readouts, 2 Hg for "pool_target"."""
+    return config.graph_hidden_size * (2 if config.graph_readout == "pool_target" else 1)
 
 
 def mlp(in_features: int, hidden: int, out_features: int, *, dropout: float) -> nn.Sequential:
@@ -276,7 +285,8 @@ class FusionModel(nn.Module):
         text_hidden = None if self.text_encoder is None else self.text_encoder.hidden_size
         self.graph = GraphSide(config, text_hidden_size=text_hidden) if self.uses_graph else None
         size = self.features_size(config, text_hidden_size=text_hidden)
-        self.head = (MultipleChoiceHead(size, dropout=config.dropout) if config.multiple_choice
+        self.head = (None if config.graph_readout == "relation"  # the graph's relation classes are the labels
+                     else MultipleChoiceHead(size, dropout=config.dropout) if config.multiple_choice
                      else ClassificationHead(size, config.num_labels, dropout=config.dropout))
 
     @classmethod
@@ -303,7 +313,7 @@ class FusionModel(nn.Module):
 
     def forward(self, batch: KGQABatch) -> ModelOutput:
         features = self.features(batch)
-        logits = self.head(features.vector, batch.num_choices)
+        logits = features.vector if self.head is None else self.head(features.vector, batch.num_choices)
         labels = batch.labels.to(logits.device)
         loss = F.cross_entropy(logits, labels, ignore_index=-1) if bool((labels >= 0).any()) else None
         return ModelOutput(logits, loss, features.edge_importance, features.node_importance)

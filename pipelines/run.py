@@ -353,6 +353,11 @@ def run_pipeline(
                               **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
         tokenizer = tokenizer or load_tokenizer(config.text_encoder)
         model = build_model(config, text_encoder=text_encoder)
+        if config.graph_readout == "relation" and hasattr(model.graph.encoder, "favour"):
+            # a story edge read as "son" starts as the class the answer "son" is read from
+            label_index = {name: index for index, name in enumerate(labels.names)}
+            model.graph.encoder.favour({relation: label_index[name] for relation, name in enumerate(relations.names)
+                                        if name in label_index})
         if node_init == "label":
             from .node_init import init_node_embeddings
 

@@ -110,8 +110,8 @@ def test_every_fusion_is_registered():
     assert set(FUSION_MODELS) == {"lm_only", "graph_only", "late", "interaction"}
 
 
-@every_model
-@pytest.mark.parametrize("kind", ["text", "kg"])
+@pytest.mark.parametrize(("fusion", "encoder", "kind"), [  # "closure" reads relations from a query: text graphs only
+    (f, e, kind) for f in FUSIONS for e in ENCODERS for kind in ("text", "kg") if (e, kind) != ("closure", "kg")])
 def test_shapes_loss_and_gradients(fusion, encoder, kind, tokenizer):
     model = make_model(fusion, encoder, tokenizer, kind=kind).train()
     batch = batch_of(kind, tokenizer)
@@ -321,6 +321,24 @@ def test_edge_endpoints_tell_apart_two_edges_read_from_one_sentence(tokenizer):
         assert (not torch.allclose(edge_attr[0], edge_attr[1])) == differ
     model(batch).loss.backward()
     assert has_grad(model.graph.endpoint_projection)
+
+
+def test_the_relation_readout_reads_the_closure_relation_as_the_answer(tokenizer):
+    """graph_readout="relation": the logits are the closure's log-probabilities at the query target; no head."""
+    model = make_model("graph_only", "closure", tokenizer, graph_readout="relation", edge_text="sentence",
+                       edge_endpoints=True).eval()
+    assert model.head is None and model.config.graph_hidden_size == len(KINSHIP)
+    batch = batch_of("text", tokenizer)
+    with torch.no_grad():
+        output = model(batch)
+        h, _ = model.graph.encode(batch, model.graph.node_inputs(batch, None),
+                                  model.graph.edge_inputs(batch, model.sentence_states(batch)))
+    targets = batch.query_targets
+    torch.testing.assert_close(output.logits[targets >= 0], h[targets[targets >= 0]])
+    torch.testing.assert_close(output.logits[targets >= 0].exp().sum(-1), torch.ones(int((targets >= 0).sum())))
+    assert (output.logits[targets < 0] == 0).all()  # no target: every label alike
+    with pytest.raises(ValueError, match="needs fusion 'graph_only' and a classification task"):
+        FusionConfig(fusion="late", graph_readout="relation")
 
 
 def test_new_config_fields_are_checked():

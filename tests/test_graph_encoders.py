@@ -30,8 +30,13 @@ VARIANTS = [  # (name, options): every registered encoder, and the options that 
     ("composition", {}),
     ("composition", {"message": "distmult", "aggregation": "pna"}),
     ("composition", {"aggregation": "mean", "share_weights": False}),
+    ("closure", {}),
+    ("closure", {"classes": 4}),
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in VARIANTS]
+# the encoders that also run without a query node ("closure" reads every relation from the query)
+QUERY_FREE = [(name, options) for name, options in VARIANTS if name != "closure"]
+QUERY_FREE_IDS = [variant_id for variant_id, (name, _) in zip(VARIANT_IDS, VARIANTS) if name != "closure"]
 
 
 
@@ -69,7 +74,7 @@ def test_shapes_importance_and_gradients_reach_every_parameter(name, options):
     assert not missing, f"no gradient reaches {missing}"
 
 
-@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize(("name", "options"), QUERY_FREE, ids=QUERY_FREE_IDS)
 def test_importance_is_each_edges_share_of_its_target(name, options):
     encoder = make_encoder(name, options, inverse_edges=False)
     x, edge_index, edge_type, _ = random_graph(6, 12, seed=2)
@@ -79,7 +84,7 @@ def test_importance_is_each_edges_share_of_its_target(name, options):
     torch.testing.assert_close(per_target[has_in_edges], torch.ones(int(has_in_edges.sum())))
 
 
-@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize(("name", "options"), QUERY_FREE, ids=QUERY_FREE_IDS)
 def test_empty_graphs_and_isolated_nodes(name, options):
     encoder = make_encoder(name, options)
     no_edges, no_types = torch.zeros(2, 0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
@@ -126,9 +131,10 @@ def test_permuting_the_nodes_permutes_the_states(name, options):
 def test_edge_features_change_the_states(name, options):
     encoder = make_encoder(name, options)
     x, edge_index, edge_type, edge_attr = random_graph(6, 10, seed=7)
-    without = encoder(x, edge_index, edge_type)
-    with_features = encoder(x, edge_index, edge_type, edge_attr=edge_attr)
-    with_other = encoder(x, edge_index, edge_type, edge_attr=edge_attr.flip(0))
+    query = torch.tensor([edge_index[0, 0].item()])
+    without = encoder(x, edge_index, edge_type, query_nodes=query)
+    with_features = encoder(x, edge_index, edge_type, query_nodes=query, edge_attr=edge_attr)
+    with_other = encoder(x, edge_index, edge_type, query_nodes=query, edge_attr=edge_attr.flip(0))
     assert not torch.allclose(without, with_features) and not torch.allclose(with_features, with_other)
 
 
@@ -282,8 +288,88 @@ def test_composition_trained_on_short_chains_composes_longer_ones(monkeypatch):
     reads chains of 4 (chance: 1/3); the training is bench/chain_length.py's, on its synthetic chains."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
     chain_length = importlib.import_module("chain_length")
-    result = chain_length.run({}, seed=0, steps=400, layers=6, test_lengths=[4])
+    result = chain_length.run("composition", {}, seed=0, steps=400, layers=6, test_lengths=[4])
     assert result["accuracy"][4] > 0.75
+
+
+def group_closure(num_layers: int = 10) -> torch.nn.Module:
+    """A closure encoder over 3 relations whose table is addition mod 3 and whose relation r is class r."""
+    encoder = make_encoder("closure", {}, hidden_size=3, num_layers=num_layers, inverse_edges=False)
+    with torch.no_grad():
+        encoder.relation.zero_()
+        encoder.table.copy_(10.0 / encoder.logit_scale * F.one_hot((torch.arange(3)[:, None] + torch.arange(3)) % 3, 3))
+    encoder.favour({0: 0, 1: 1, 2: 2}, strength=10.0)
+    return encoder
+
+
+def test_closure_composes_a_chain_under_every_bracketing():
+    encoder = group_closure(num_layers=6)
+    gen = torch.Generator().manual_seed(0)
+    for length in (1, 2, 3, 5, 6, 7):
+        relations = torch.randint(0, 3, (length,), generator=gen).tolist()
+        edge_index, edge_type = chain(relations)
+        log_probs = encoder(None, edge_index, edge_type, batch=torch.zeros(length + 1, dtype=torch.long),
+                            query_nodes=torch.tensor([0]))
+        assert log_probs.shape == (length + 1, 3)
+        end = log_probs[length].exp()
+        if length <= 6:
+            assert end.argmax().item() == sum(relations) % 3 and end.max() > 0.99, (relations, end)
+        else:  # farther than num_layers: nothing known
+            torch.testing.assert_close(end, torch.full((3,), 1 / 3))
+
+
+def test_closure_ignores_a_bracketing_whose_table_entry_was_never_learned():
+    """On a - b - c - d, R[a, d] is the product of compose(R[a, b], R[b, d]) and compose(R[a, c], R[c, d]); an entry
+    left uniform adds nothing, so the answer is what the learned bracketing says."""
+    encoder = group_closure()
+    with torch.no_grad():
+        encoder.table[2, 1] = 0.0  # 2 ∘ 1 is no longer known
+    edge_index, edge_type = chain([1, 1, 1])  # R[a, c] = 2 and R[c, d] = 1: that bracketing is unknown now
+    log_probs = encoder(None, edge_index, edge_type, batch=torch.zeros(4, dtype=torch.long),
+                        query_nodes=torch.tensor([0]))
+    assert log_probs[3].argmax().item() == 0 and log_probs[3].exp().max() > 0.99
+
+
+def test_closure_trained_on_short_chains_composes_long_ones():
+    """Relation r starts favouring class r (as relation names matching the labels do in run_pipeline); trained on
+    chains of 2-3 relations whose class is their sum mod 3, the closure reads chains of 8 (chance 1/3)."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    encoder = build_graph_encoder("closure", hidden_size=3, num_relations=3, num_layers=8, dropout=0.0)
+    encoder.favour({0: 0, 1: 1, 2: 2})
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=3e-3)
+
+    def batch_of_chains(lengths):
+        relations = [torch.randint(0, 3, (k,), generator=gen).tolist() for k in lengths]
+        parts = [chain(r, offset=sum(lengths[:i]) + i) for i, r in enumerate(relations)]
+        starts = torch.tensor([sum(lengths[:i]) + i for i in range(len(lengths))])
+        batch = torch.cat([torch.full((k + 1,), i) for i, k in enumerate(lengths)])
+        labels = torch.tensor([sum(r) % 3 for r in relations])
+        return (torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts]), batch, starts,
+                starts + torch.tensor(lengths), labels)
+
+    for _ in range(150):
+        edge_index, edge_type, batch, starts, ends, labels = batch_of_chains(torch.randint(2, 4, (32,), generator=gen).tolist())
+        log_probs = encoder(None, edge_index, edge_type, batch=batch, query_nodes=starts)
+        loss = F.nll_loss(log_probs[ends], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        edge_index, edge_type, batch, starts, ends, labels = batch_of_chains([8] * 100)
+        predicted = encoder(None, edge_index, edge_type, batch=batch, query_nodes=starts)[ends].argmax(-1)
+    assert (predicted == labels).float().mean() > 0.95
+
+
+def test_closure_input_errors():
+    encoder = make_encoder("closure", {}, max_nodes=5)
+    x, edge_index, edge_type, _ = random_graph(6, 8, seed=14)
+    with pytest.raises(ValueError, match="pass query_nodes"):
+        encoder(x, edge_index, edge_type)
+    with pytest.raises(ValueError, match="more than max_nodes=5"):
+        encoder(x, edge_index, edge_type, query_nodes=torch.tensor([0]))
+    with pytest.raises(ValueError, match="must be ≥ 2"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=1)
 
 
 def test_node_features_add_up_their_sources():
