@@ -6,9 +6,9 @@ what is missing, and --only picks experiments):
     .venv/bin/python bench/logic_results.py --only clutrr-089907f8 --seeds 0
     .venv/bin/python bench/logic_results.py --report-only        # rewrite the tables from the runs there are
 
-Each experiment trains `lm_only` and the fused models (`--variants`, see VARIANTS: a fusion model and its
-`FusionConfig` options, all with the composition GNN) with the same encoder (all-MiniLM-L6-v2), data, epochs,
-batch size and learning rates, one run directory `<experiment>-<variant>-s<seed>` each under --runs
+Each experiment trains `lm_only` and the fused models (`--variants`, see VARIANTS: a fusion model, its graph
+encoder and `FusionConfig` options) with the same encoder (all-MiniLM-L6-v2), data, epochs, batch size and
+text learning rate (the graph learning rate too, except where a variant sets its own), one run directory `<experiment>-<variant>-s<seed>` each under --runs
 (`kgreason train` layout). Writes bench/results/logic.json, the section between the
 `logic-results` markers of docs/results.md, and docs/clutrr_accuracy_by_k.png (accuracy against k).
 """
@@ -21,19 +21,34 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
 
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
+
+
+class Variant(NamedTuple):
+    """A model of the comparison: its fusion, graph encoder, `FusionConfig` options and training overrides."""
+
+    fusion: str
+    options: dict[str, Any]
+    graph_encoder: str = "composition"
+    training: dict[str, Any] = {}
+
+
 SENTENCE_EDGES = {"edge_text": "sentence", "graph_readout": "target"}  # each edge's sentence read alone; head on target
-VARIANTS = {  # name: (fusion, FusionConfig options); the tables show every variant that has a run directory
-    "lm_only": ("lm_only", {}),
-    "interaction": ("interaction", {}),
-    "graph_only": ("graph_only", {}),
-    "graph_only-sentence": ("graph_only", SENTENCE_EDGES),
-    "late-sentence": ("late", SENTENCE_EDGES),
-    "graph_only-endpoints": ("graph_only", {**SENTENCE_EDGES, "edge_endpoints": True}),  # + the edge's two names
+ENDPOINTS = {**SENTENCE_EDGES, "edge_endpoints": True}  # + the edge's two names in its sentence
+VARIANTS = {  # the tables show every variant that has a run directory
+    "lm_only": Variant("lm_only", {}),
+    "interaction": Variant("interaction", {}),
+    "graph_only": Variant("graph_only", {}),
+    "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
+    "late-sentence": Variant("late", SENTENCE_EDGES),
+    "graph_only-endpoints": Variant("graph_only", ENDPOINTS),
+    # the closure encoder's relation classes read as the labels; its table needs the larger graph learning rate
+    "graph_only-closure": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure", {"lr_graph": 3e-3}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
@@ -59,12 +74,12 @@ def run_one(name: str, spec: dict, variant: str, seed: int, args: argparse.Names
     out = args.runs / f"{name}-{variant}-s{seed}"
     if not (out / "results.json").is_file():
         data = spec["data"] if spec["data"] == "generated" else args.datasets / spec["data"]
-        fusion, options = VARIANTS[variant]
-        run_pipeline(spec["task"], data, out=out, fusion=fusion, graph_encoder="composition", model_kwargs=options,
-                     cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"), progress=sys.stderr.isatty(),
-                     max_length=spec.get("max_length", args.max_length), limit=args.limit,
+        model = VARIANTS[variant]
+        run_pipeline(spec["task"], data, out=out, fusion=model.fusion, graph_encoder=model.graph_encoder,
+                     model_kwargs=model.options, cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"),
+                     progress=sys.stderr.isatty(), max_length=spec.get("max_length", args.max_length), limit=args.limit,
                      training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
-                                      "lr_graph": args.lr_graph, "seed": seed})
+                                      "lr_graph": args.lr_graph, "seed": seed, **model.training})
     for transfer in spec.get("transfer", ()):
         target = out / "evaluations" / Path(transfer).name
         if not (target / "results.json").is_file():
@@ -101,18 +116,23 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "inputs from the whole-story pass, head on [attention pool ⊕ query-target state]); `-sentence`: each "
              "edge's sentence read on its own (`edge_text=sentence`) and the graph read out at the query target "
              "(`graph_readout=target`); `-endpoints`: the edge input also reads the states of the edge's two names in its "
-             "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR) throughout.", ""]
+             "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR); `-closure`: the endpoints' "
+             "inputs into the closure encoder (every node pair's relation composed under every bracketing, pairs up to "
+             "10 edges apart), whose relation classes are the labels (`graph_readout=relation`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]
         training = any_run["training"]["config"]
         env = any_run["environment"]
         seeds = {f: sorted(r["training"]["config"]["seed"] for r in runs) for f, runs in by_fusion.items()}
+        graph_rates = {f: runs[0]["training"]["config"]["lr_graph"] for f, runs in by_fusion.items()}
+        graph_rate = (training["lr_graph"] if len(set(graph_rates.values())) == 1 else
+                      ", ".join(f"{rate} ({f})" for f, rate in graph_rates.items()))
         lines += [f"### {name}: {spec['note']}", "",
                   f"Data: `{spec['data']}`; train {any_run['training']['train_examples']} examples, dev "
                   f"{any_run['training']['dev_examples']} ({any_run['data']['dev']}). Budget: {training['epochs']} "
                   f"epochs, batch {training['batch_size']}, lr text {training['lr_text']} / graph "
-                  f"{training['lr_graph']}. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × {env['cpus']} "
+                  f"{graph_rate}. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × {env['cpus']} "
                   f"CPUs, GPU: {env['gpu'] or 'none'}.", ""]
         tests = sorted(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]),
                        key=lambda t: (t != "dev", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", t)]))

@@ -137,3 +137,24 @@ def test_train_and_evaluate_commands(tokenizer, tmp_path):
     assert reports["test_6"]["accuracy"] == trained["accuracy"] and reports["test_6"]["n"] == 24
     missing = runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--data", str(out / "data")])
     assert missing.exit_code == 2 and "bundle.json" in missing.output
+
+
+def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_path):
+    """graph_readout="relation": the closure's classes are the labels, and a story edge read as "son" starts as
+    the class the answer "son" is read from (the start survives a short training run)."""
+    result = run_pipeline("clutrr", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
+                          tokenizer=tokenizer, fusion="graph_only", graph_encoder="closure",
+                          model_kwargs={"graph_readout": "relation", "edge_text": "sentence"},
+                          preprocess_kwargs={"nlp": "blank"}, workers=1, generate_kwargs=SMALL,
+                          training_kwargs={**TRAINING, "lr_graph": 1e-3})
+    config = json.loads((result.model_dir / "config.json").read_text())
+    labels = json.loads((result.model_dir / "labels.json").read_text())["names"]
+    relations = json.loads((result.model_dir / "relations.json").read_text())["names"]
+    assert config["graph_hidden_size"] == len(labels) and "test_4" in result.tests
+    from kgreason.fusion import FusionModel
+
+    encoder = FusionModel.from_pretrained(result.model_dir).graph.encoder
+    shared = [name for name in relations if name in labels]
+    assert shared, "the generated stories have typed edges named like the labels"
+    for name in shared:
+        assert encoder.relation[relations.index(name)].argmax().item() == labels.index(name), name
