@@ -277,7 +277,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--test", "test_files", multiple=True, type=click.Path(exists=True, dir_okay=False), help="A test file, instead of the folder's (repeatable).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory (model/, results.json, predictions/, training/, cache/).")
 @click.option("--fusion", type=click.Choice(["lm_only", "graph_only", "late", "interaction"]), default=None, help="Fusion model (lm_only is the baseline).  [default: interaction, or the --init-from model's]")
-@click.option("--graph-encoder", default=None, help="Graph encoder: rgcn, gatv2 or composition.  [default: composition, or the --init-from model's]")
+@click.option("--graph-encoder", default=None, help="Graph encoder: rgcn, gatv2, composition or closure (story graphs).  [default: composition, or the --init-from model's]")
 @click.option("--init-from", type=click.Path(exists=True, file_okay=False), default=None, help="Start from this trained model (a run directory) instead of fresh weights, e.g. COPA after e-CARE.")
 @click.option("--node-init", type=click.Choice(["random", "label"]), default="random", show_default=True, help="Background-KG node embeddings: random, or from the text encoder's embeddings of the node labels (computed once, cached).")
 @click.option("--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="A FusionConfig field, e.g. graph_readout=target, edge_text=sentence, graph_layers=10 (repeatable; VALUE read as JSON when it parses).")
