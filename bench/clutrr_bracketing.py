@@ -1,0 +1,148 @@
+"""How CLUTRR's long chains can be composed from the relation pairs of its short training chains (analysis of the
+gold graphs, which models never read), and how far a trained closure model's composition table agrees.
+
+Run it from the repository root (a few seconds per folder):
+
+    .venv/bin/python bench/clutrr_bracketing.py
+    .venv/bin/python bench/clutrr_bracketing.py --model ../runs/clutrr-089907f8-graph_only-closure-s0/model
+
+A composition table is read off the training stories' gold chains (`f_comb`): every k = 2 chain r1, r2 with
+answer t gives r1 ∘ r2 = t, and a k = 3 chain adds the pair its answer completes when one half is known. Each
+test chain is then composed from that table left to right ((r1 ∘ r2) ∘ r3 …) and under every bracketing (CKY):
+"left" is the share answered left to right, "some bracketing" the share whose answer some bracketing gives,
+"unique" the share where every bracketing that composes gives that answer. With --model, the closure model's
+learned table (`graph_readout=relation`: its classes are the labels) is scored on the kinship compositions with
+one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs. Prints a table and writes
+bench/results/clutrr_bracketing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from common import DEFAULT_DATASETS, RESULTS, environment, write_json
+
+from kgreason.data.clutrr import compose_relations, read_clutrr
+
+
+def training_table(records) -> dict[tuple[str, str], str]:
+    """(r1, r2) -> the most frequent answer of the k = 2 chains r1, r2, plus the pairs k = 3 chains complete."""
+    records = list(records)
+    answers: defaultdict[tuple[str, str], Counter] = defaultdict(Counter)
+    for record in records:
+        if len(record.gold.f_comb) == 2:
+            answers[tuple(record.gold.f_comb)][record.target] += 1
+    table = {pair: counts.most_common(1)[0][0] for pair, counts in answers.items()}
+    for record in records:
+        chain = record.gold.f_comb
+        if len(chain) == 3:
+            first, second = table.get((chain[0], chain[1])), table.get((chain[1], chain[2]))
+            if first:
+                table.setdefault((first, chain[2]), record.target)
+            if second:
+                table.setdefault((chain[0], second), record.target)
+    return table
+
+
+def left_to_right(chain: list[str], table: dict) -> str | None:
+    composed = chain[0]
+    for relation in chain[1:]:
+        composed = table.get((composed, relation))
+        if composed is None:
+            return None
+    return composed
+
+
+def every_bracketing(chain: list[str], table: dict) -> set[str]:
+    """The answers some bracketing of `chain` composes to (CKY over the spans)."""
+    spans = {(i, i + 1): {relation} for i, relation in enumerate(chain)}
+    for length in range(2, len(chain) + 1):
+        for start in range(len(chain) - length + 1):
+            end = start + length
+            spans[start, end] = {table[a, b] for middle in range(start + 1, end) for a in spans[start, middle]
+                                 for b in spans[middle, end] if (a, b) in table}
+    return spans[0, len(chain)]
+
+
+def score_folder(folder: Path) -> dict:
+    train = next(folder.glob("*train*"))
+    table = training_table(read_clutrr(train))
+    rows = {}
+    tests = sorted(folder.glob("*_test.csv"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
+    for path in tests:
+        records = list(read_clutrr(path))
+        answers = [(record.target, record.gold.f_comb) for record in records]
+        rows[path.stem] = {
+            "n": len(records),
+            "left": sum(left_to_right(chain, table) == target for target, chain in answers) / len(records),
+            "some_bracketing": sum(target in every_bracketing(chain, table) for target, chain in answers) / len(records),
+            "unique": sum(every_bracketing(chain, table) == {target} for target, chain in answers) / len(records),
+        }
+    return {"train": train.name, "table_pairs": len(table), "tests": rows, "table": table}
+
+
+def score_model_table(model_dir: Path, training_pairs: dict) -> dict:
+    """The closure model's table (argmax per pair of label classes) against the kinship compositions; each wrong
+    entry says whether its pair is in `training_pairs` (the gold table of the training chains)."""
+    import torch
+
+    from kgreason.fusion import FusionModel
+
+    labels = json.loads((model_dir / "labels.json").read_text())["names"]
+    encoder = FusionModel.from_pretrained(model_dir).graph.encoder
+    with torch.no_grad():
+        table = (encoder.logit_scale * encoder.table).softmax(dim=-1)
+    checked, wrong = 0, []
+    for a, first in enumerate(labels):
+        for b, second in enumerate(labels):
+            expected = compose_relations(first, second)
+            if expected in labels:
+                checked += 1
+                got = labels[int(table[a, b].argmax())]
+                if got != expected:
+                    wrong.append({"pair": [first, second], "expected": expected, "got": got,
+                                  "probability": round(float(table[a, b].max()), 3),
+                                  "in_training_chains": (first, second) in training_pairs})
+    return {"model": str(model_dir), "compositions": checked, "right": checked - len(wrong), "wrong": wrong}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--folders", nargs="*", default=["data_089907f8", "data_db9b8f04"], help="CLUTRR folders")
+    parser.add_argument("--model", type=Path, help="a closure model directory (graph_readout=relation) to score")
+    parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_bracketing.json")
+    args = parser.parse_args(argv)
+    folders = {}
+    for name in args.folders:
+        folder = args.datasets / "clutrr" / name
+        if not folder.is_dir():
+            print(f"{folder}: not found (pass --datasets)", file=sys.stderr)
+            return 1
+        folders[name] = result = score_folder(folder)
+        print(f"\n{name} ({result['train']}: {result['table_pairs']} relation pairs)")
+        print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}")
+        for test, row in result["tests"].items():
+            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}")
+    model = score_model_table(args.model, folders[args.folders[0]]["table"]) if args.model else None
+    if model:
+        print(f"\n{args.model} (against {args.folders[0]}'s training pairs): table right on {model['right']} of "
+              f"{model['compositions']} kinship compositions")
+        for row in model["wrong"]:
+            seen = "in the training chains" if row["in_training_chains"] else "not in the training chains"
+            print(f"  {row['pair'][0]} ∘ {row['pair'][1]} = {row['expected']}, learned {row['got']} "
+                  f"({row['probability']}; {seen})")
+    for result in folders.values():
+        result["table"] = [[*pair, answer] for pair, answer in sorted(result["table"].items())]
+    write_json(args.output, {**environment(), "folders": folders, "model_table": model})
+    print(f"\nresults: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
