@@ -192,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     if not publish_section(found, markdown, args, START, END):
         return 1
     if "clutrr-089907f8" in found:
-        series = {fusion: accuracy_by_group({t: r for t, r in runs[0]["tests"].items() if t != "dev"}, "k")
-                  for fusion, runs in found["clutrr-089907f8"].items()}
+        series = {}  # the mean over each variant's seeds, as in the table
+        for fusion, runs in found["clutrr-089907f8"].items():
+            by_k = [accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k") for run in runs]
+            label = fusion if len(runs) == 1 else f"{fusion} ({len(runs)} seeds)"
+            series[label] = {k: mean([accuracies[k] for accuracies in by_k]) for k in by_k[0]}
         plot_accuracy_by_group(series, REPO / "docs" / "clutrr_accuracy_by_k.png", xlabel="chain length k",
                                title="CLUTRR data_089907f8 (trained on k = 2, 3)", trained_on={"2", "3"})
     write_json(RESULTS / "logic.json", {"environment": environment(), "runs": found})
