@@ -365,6 +365,9 @@ def _check(example: KGQAExample) -> None:
         problems.append(f"edge_type has {len(example.edge_type)} values for {example.num_edges} edges")
     if len(example.edge_char_spans) not in (0, example.num_edges):
         problems.append(f"edge_char_spans has {len(example.edge_char_spans)} rows for {example.num_edges} edges")
+    if len(example.mention_char_spans) not in (0, len(example.mention_node_index)):
+        problems.append(f"mention_char_spans has {len(example.mention_char_spans)} rows for "
+                        f"{len(example.mention_node_index)} mentions")
     for name, nodes in (("mention_node_index", example.mention_node_index),
                         ('meta["query_node_index"]', np.asarray(example.meta.get("query_node_index", []), np.int64))):
         if len(nodes) and nodes.max() >= example.num_nodes:

@@ -276,6 +276,10 @@ def test_bad_batches_say_what_is_wrong(clutrr, causal, tokenizer):
     broken = replace(clutrr[0], edge_index=clutrr[0].edge_index + 100)
     with pytest.raises(ValueError, match=r"edge_index has values outside .*preprocess its file again"):
         clutrr_batch([broken], tokenizer)
+    assert len(clutrr[0].mention_char_spans) == len(clutrr[0].mention_node_index) > 1
+    short_spans = replace(clutrr[0], mention_char_spans=clutrr[0].mention_char_spans[:-1])
+    with pytest.raises(ValueError, match=r"mention_char_spans has \d+ rows for \d+ mentions"):
+        clutrr_batch([short_spans], tokenizer)
     with pytest.raises(ValueError, match="at least one example"):
         clutrr_batch([], tokenizer)
 
