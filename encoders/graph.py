@@ -519,8 +519,8 @@ class ClosureEncoder(GraphEncoder):
 
     classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
     read the relation classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
-    refused (the state is n² C per graph and a step costs n³ C² + n² C³;
-    meant for story graphs, not retrieved background subgraphs).
+    refused (the state is n² C per graph and a step costs n³ C² + n² C³: meant for story graphs, not retrieved
+    background subgraphs).
     """
 
     name = "closure"
@@ -614,7 +614,8 @@ def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int) -> 
     adjacency = torch.zeros(num_graphs * size * size, device=pair.device).index_fill(0, pair, 1.0)
     adjacency = adjacency.view(num_graphs, size, size)
     distance = torch.full_like(adjacency, longest + 1, dtype=torch.long)
-    distance[:, torch.arange(size), torch.arange(size)] = 0
+    diagonal = torch.arange(size, device=pair.device)
+    distance[:, diagonal, diagonal] = 0
     frontier = torch.eye(size, device=pair.device).expand(num_graphs, size, size)
     for length in range(1, longest + 1):
         reached = ((frontier @ adjacency) > 0) & (distance > length)
@@ -640,7 +641,8 @@ def build_graph_encoder(
     **kwargs,
 ) -> GraphEncoder:
     """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
-    (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`).
+    (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`;
+    closure: `classes`, `max_nodes`, `logit_scale`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")
