@@ -120,3 +120,17 @@ def test_progress_bars_go_to_stderr(capfd):
             update(50)
     out, err = capfd.readouterr()
     assert out == "" and "work" in err
+
+
+def test_the_train_options_list_what_the_library_has():
+    """The CLI spells its choices out (its --help must not import torch); they must not drift from the registries."""
+    from kgreason.encoders.graph import GRAPH_ENCODERS
+    from kgreason.fusion import FUSION_MODELS
+    from kgreason.pipelines.node_init import NODE_INITS
+    from kgreason.pipelines.run import CAUSAL_TASKS, LOGIC_TASKS
+
+    options = {param.name: param for param in main.commands["train"].params}
+    assert set(options["fusion"].type.choices) == set(FUSION_MODELS)
+    assert tuple(options["node_init"].type.choices) == NODE_INITS
+    assert set(options["task"].type.choices) == set(LOGIC_TASKS + CAUSAL_TASKS)
+    assert all(name in options["graph_encoder"].help for name in GRAPH_ENCODERS)
