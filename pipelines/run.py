@@ -287,6 +287,9 @@ def run_pipeline(
     if node_init != "random" and init_from is not None:
         raise TaskInputError(f"node_init={node_init!r} with init_from={str(init_from)!r}: a model to start from "
                              "keeps its own node embeddings", hint="leave out one of the two")
+    if node_init == "label" and task in LOGIC_TASKS:  # said before any preprocessing is spent
+        raise TaskInputError(f"node_init='label' needs a background KG; {task} builds its graphs from the text",
+                             hint="leave node_init at 'random' for text-graph tasks")
     started = time.perf_counter()
     out = Path(out)
     training_config = TrainingConfig(**(training_kwargs or {}))
@@ -361,9 +364,6 @@ def run_pipeline(
         if node_init == "label":
             from .node_init import init_node_embeddings
 
-            if text_graphs:
-                raise TaskInputError(f"node_init='label' needs a background KG; {task} builds its graphs from the text",
-                                     hint="leave node_init at 'random' for text-graph tasks")
             try:
                 init_node_embeddings(model, kg, tokenizer, cache_dir=caches)
             except ValueError as err:

@@ -65,5 +65,6 @@ def test_a_causal_run_with_label_initialised_nodes(tokenizer, tmp_path):
     assert result.tests["test"]["n"] == SMALL["test_size"]
     with pytest.raises(TaskInputError, match="needs a background KG; clutrr builds its graphs from the text"):
         run_pipeline_tiny("clutrr", "generated", tmp_path / "clutrr", tokenizer, node_init="label")
+    assert not (tmp_path / "clutrr").exists()  # refused before any data was generated or preprocessed
     with pytest.raises(TaskInputError, match="node_init='pca'"):
         run_pipeline_tiny("ecare", "generated", tmp_path / "bad", tokenizer, node_init="pca")
