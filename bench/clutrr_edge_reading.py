@@ -26,11 +26,9 @@ import torch
 from common import RESULTS, environment, write_json
 
 from kgreason.data.batch import collate
-from kgreason.data.clutrr import read_clutrr
+from kgreason.data.clutrr import KINSHIP, read_clutrr
 from kgreason.pipelines.bundle import load_bundle
 from kgreason.pipelines.run import load_examples
-
-UNGENDERED = {"parent", "child", "sibling", "spouse", "grandparent", "grandchild"}
 
 
 def edge_kind(direction: str, read_as: str, gold: str) -> str:
@@ -40,7 +38,7 @@ def edge_kind(direction: str, read_as: str, gold: str) -> str:
         return "forward, untyped"
     if read_as == gold:
         return "forward, typed as the gold relation"
-    return "forward, typed ungendered" if read_as in UNGENDERED else "forward, typed otherwise"
+    return "forward, typed ungendered" if read_as in KINSHIP else "forward, typed otherwise"  # KINSHIP: base names
 
 
 def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Counter:
@@ -66,9 +64,10 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
             first_edge = 0
             for example in chunk:
                 names, relations = example.meta["nodes"], example.meta["relations"]
+                story = gold[example.meta["id"]]
                 ends = [(names[s], names[t]) for s, t in example.edge_index.T]
-                for (i, j), relation in zip(gold[example.meta["id"]].story_edges, gold[example.meta["id"]].edge_types):
-                    a, b = gold[example.meta["id"]].people[i], gold[example.meta["id"]].people[j]
+                for (i, j), relation in zip(story.story_edges, story.edge_types):
+                    a, b = story.people[i], story.people[j]
                     if (a, b) in ends:
                         edge, direction, read = ends.index((a, b)), "forward", forward
                     elif (b, a) in ends:
