@@ -519,8 +519,8 @@ class ClosureEncoder(GraphEncoder):
 
     classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
     read the relation classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
-    refused (the state is n² C per graph and a step costs n³ C² + n² C³: meant for story graphs, not retrieved
-    background subgraphs).
+    refused (the state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of
+    that length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs).
     """
 
     name = "closure"
@@ -585,15 +585,7 @@ class ClosureEncoder(GraphEncoder):
         table = (self.logit_scale * self.table.float()).softmax(dim=-1)
         farthest = int(distance.masked_fill(distance > self.num_layers, 0).max()) if size else 0
         for length in range(2, farthest + 1):
-            # the middle nodes m on a shortest path i .. m .. j of this length, for the pairs that far apart
-            middle = ((distance.unsqueeze(-1) + distance.unsqueeze(1) == length)
-                      & (distance.unsqueeze(-1) > 0) & (distance.unsqueeze(1) > 0)
-                      & (distance == length).unsqueeze(2))  # [G, i, m, j]
-            probs = relations.exp()
-            left = torch.einsum("gima,abc->gimbc", probs, table)  # [G, i, m, b, c]
-            candidates = torch.einsum("gimbc,gmjb->gimjc", left, probs).clamp_min(1e-12).log()  # log compose
-            composed = (candidates * middle.unsqueeze(-1)).sum(dim=2).log_softmax(dim=-1)
-            relations = torch.where((distance == length).unsqueeze(-1), composed, relations)
+            relations = self._compose(relations, distance, length, table)
         present = query_nodes >= 0
         from_query = relations[torch.arange(num_graphs, device=h.device), local[query_nodes.clamp(min=0)]]  # [G, n, C]
         states = from_query[batch, local].to(h.dtype)
@@ -605,6 +597,26 @@ class ClosureEncoder(GraphEncoder):
             entropy = -(edge_log_probs.exp() * edge_log_probs).sum(dim=-1)
             importance = (1.0 - entropy / math.log(classes)).clamp(0.0, 1.0).detach()
         return states, importance
+
+
+    @staticmethod
+    def _compose(relations: Tensor, distance: Tensor, length: int, table: Tensor) -> Tensor:
+        """log R [G, n, n, C] with the pairs `length` edges apart (`distance` [G, n, n]) composed from their middle
+        nodes; only those pairs' (i, m, j) triples are computed (a step costs triples × C² + (i, m) pairs × C³)."""
+        size, classes = relations.size(1), relations.size(-1)
+        middle = ((distance.unsqueeze(-1) + distance.unsqueeze(1) == length)  # d(i, m) + d(m, j) = length
+                  & (distance.unsqueeze(-1) > 0) & (distance.unsqueeze(1) > 0)
+                  & (distance == length).unsqueeze(2))  # [G, i, m, j]
+        graph, i, m, j = middle.nonzero(as_tuple=True)
+        flat = relations.reshape(-1, classes)
+        first, which = torch.unique((graph * size + i) * size + m, return_inverse=True)
+        left = (flat[first].exp() @ table.reshape(classes, -1)).view(-1, classes, classes)  # [U, b, c]
+        second = flat[(graph * size + m) * size + j].exp()  # [T, b]
+        candidates = torch.einsum("tb,tbc->tc", second, left[which]).float().clamp_min(1e-12).log()  # log compose
+        pair = (graph * size + i) * size + j
+        rows = torch.unique(pair)
+        composed = flat.new_zeros(flat.shape).index_add(0, pair, candidates)[rows].log_softmax(dim=-1)
+        return flat.index_put((rows,), composed).view_as(relations)
 
 
 def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int) -> Tensor:
