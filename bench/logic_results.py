@@ -30,12 +30,14 @@ from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
 
 class Variant(NamedTuple):
-    """A model of the comparison: its fusion, graph encoder, `FusionConfig` options and training overrides."""
+    """A model of the comparison: its fusion, graph encoder, `FusionConfig` options, training overrides and
+    preprocessing `Settings` overrides."""
 
     fusion: str
     options: dict[str, Any]
     graph_encoder: str = "composition"
     training: dict[str, Any] = {}
+    preprocess: dict[str, Any] = {}
 
 
 SENTENCE_EDGES = {"edge_text": "sentence", "graph_readout": "target"}  # each edge's sentence read alone; head on target
@@ -49,6 +51,9 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "graph_only-endpoints": Variant("graph_only", ENDPOINTS),
     # the closure encoder's relation classes read as the labels; its table needs the larger graph learning rate
     "graph_only-closure": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure", {"lr_graph": 3e-3}),
+    # the same, and every typed story edge also backwards under its inverse name (clutrr only)
+    "graph_only-closure-inverses": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure",
+                                           {"lr_graph": 3e-3}, {"kinship_inverses": True}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
@@ -77,6 +82,7 @@ def run_one(name: str, spec: dict, variant: str, seed: int, args: argparse.Names
         model = VARIANTS[variant]
         run_pipeline(spec["task"], data, out=out, fusion=model.fusion, graph_encoder=model.graph_encoder,
                      model_kwargs=model.options, cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"),
+                     preprocess_kwargs=model.preprocess or None,
                      progress=sys.stderr.isatty(), max_length=spec.get("max_length", args.max_length), limit=args.limit,
                      training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
                                       "lr_graph": args.lr_graph, "seed": seed, **model.training})
@@ -118,7 +124,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "(`graph_readout=target`); `-endpoints`: the edge input also reads the states of the edge's two names in its "
              "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR); `-closure`: the endpoints' "
              "inputs into the closure encoder (every node pair's relation composed under every bracketing, pairs up to "
-             "10 edges apart), whose relation classes are the labels (`graph_readout=relation`).", ""]
+             "10 edges apart), whose relation classes are the labels (`graph_readout=relation`); `-inverses`: the story "
+             "graphs also carry every typed edge backwards under its inverse name (`kinship_inverses`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]

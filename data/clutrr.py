@@ -656,13 +656,15 @@ def _default_nlp() -> Language:
 PAIRINGS = ("consecutive", "anchored", "all")
 
 
-def story_graph(text: str, *, nlp: Language | None = None, pairing: str = "consecutive") -> TextGraph:
+def story_graph(text: str, *, nlp: Language | None = None, pairing: str = "consecutive",
+                inverses: bool = False) -> TextGraph:
     """The `TextGraph` of one story; see `story_graphs`."""
-    return next(story_graphs([text], nlp=nlp, pairing=pairing))
+    return next(story_graphs([text], nlp=nlp, pairing=pairing, inverses=inverses))
 
 
 def story_graphs(
-    texts: Iterable[str], *, nlp: Language | None = None, pairing: str = "consecutive", batch_size: int = 64
+    texts: Iterable[str], *, nlp: Language | None = None, pairing: str = "consecutive", inverses: bool = False,
+    batch_size: int = 64,
 ) -> Iterator[TextGraph]:
     """Read a graph of people from each story (streams through `nlp.pipe`).
 
@@ -688,13 +690,18 @@ def story_graphs(
     mention and the one before it), "anchored" (the same, except for a mention that a kinship phrase already
     tied to someone before it: fewer edges that are not stated facts) or "all" (every pair). Each edge
     records its sentence and the two mentions' character spans (source, target).
+
+    `inverses`: each typed edge (A, rel, B) also gets its inverse (B, inv, A), "A is B's inv", read in the same
+    sentence, with A's gender as the story shows it ("[A]'s son [B]" and A female: (B, "mother", A); ungendered,
+    "parent", where A's gender never shows). A model then reads both directions of a stated relation from its
+    name, instead of having to tell "son" from "daughter" in the backward direction of "[B]'s mother [A]".
     """
     if pairing not in PAIRINGS:
         raise ValueError(f"pairing must be one of {PAIRINGS}, not {pairing!r}")
     nlp = nlp if nlp is not None else _default_nlp()
     prepared = (_prepare(text) for text in texts)
     for doc, (text, mentions) in nlp.pipe(prepared, as_tuples=True, batch_size=batch_size):
-        yield _read_graph(text, doc, mentions, pairing=pairing)
+        yield _read_graph(text, doc, mentions, pairing=pairing, inverses=inverses)
 
 
 def has_bracketed_names(text: str) -> bool:
@@ -709,7 +716,7 @@ def _prepare(text: str) -> tuple[str, tuple[str, list[Mention]]]:
     return (re.sub(r"[\[\]]", " ", text) if mentions else text), (text, mentions)
 
 
-def _read_graph(text: str, doc: Doc, mentions: list[Mention], *, pairing: str) -> TextGraph:
+def _read_graph(text: str, doc: Doc, mentions: list[Mention], *, pairing: str, inverses: bool) -> TextGraph:
     if not mentions:
         if not doc.has_annotation("ENT_IOB"):
             raise ValueError(
@@ -732,6 +739,9 @@ def _read_graph(text: str, doc: Doc, mentions: list[Mention], *, pairing: str) -
             base, gender = edge.relation
             label = relation_name(base, gender or genders.get(people[edge.relative]))
             edges.setdefault((edge.owner, edge.relative), label)
+        if inverses:
+            for (a, b), label in list(edges.items()):
+                edges.setdefault((b, a), inverse_relation(label, genders.get(people[a])))
         connected = {frozenset((people[a], people[b])) for a, b in edges}
         anchored = {b for a, b in edges if a < b} if pairing == "anchored" else set()
         for a, b in _pairs([segment.items[i].mention for i in segment.mentions()], people, pairing=pairing):
@@ -1206,9 +1216,11 @@ class StoryGraphMetrics:
 
 
 def evaluate_story_graphs(
-    records: Iterable[ClutrrRecord], *, nlp: Language | None = None, pairing: str = "consecutive"
+    records: Iterable[ClutrrRecord], *, nlp: Language | None = None, pairing: str = "consecutive",
+    inverses: bool = False,
 ) -> StoryGraphMetrics:
-    """Build each record's story graph (from its text only) and score it against the record's gold."""
+    """Build each record's story graph (from its text only) and score it against the record's gold (with
+    `inverses`, a label is right only when the inverse edge, with the gender the story reader found, is too)."""
     pending: deque[ClutrrRecord] = deque()
 
     def stories() -> Iterator[str]:
@@ -1217,7 +1229,7 @@ def evaluate_story_graphs(
             yield record.story
 
     metrics = StoryGraphMetrics()
-    for graph in story_graphs(stories(), nlp=nlp, pairing=pairing):
+    for graph in story_graphs(stories(), nlp=nlp, pairing=pairing, inverses=inverses):
         record = pending.popleft()
         metrics.update(score_story_graph(graph, record.gold, story=record.story))
     return metrics

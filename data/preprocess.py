@@ -59,6 +59,8 @@ class Settings:
         `hops` deep (default 1: the evidence paths, up to `max_path_length` edges, are searched on the whole
         graph and always kept, so 2 hops mostly adds PageRank-pruned nodes at twice the cost)
     max_chars: longer texts are truncated (see the module docstring)
+    kinship_inverses: clutrr: each typed kinship edge also in the other direction, under its inverse name
+        (`kgreason.data.clutrr.story_graphs`' `inverses`)
     """
 
     task: str
@@ -69,6 +71,11 @@ class Settings:
     max_paths: int = 5
     max_path_length: int = 3
     max_chars: int = 5000
+    kinship_inverses: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kinship_inverses and self.task != "clutrr":
+            raise ValueError(f"kinship_inverses reads CLUTRR story graphs; task {self.task!r} has none: leave it off")
 
 
 def skipped_record(error: ParseError) -> str:

@@ -137,13 +137,16 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
 
     cleaned = [clean_text(record.story, max_chars=settings.max_chars) for record in records]
     graphs: list[TextGraph | None] = [None] * len(records)
-    bracketed = [i for i, (text, _) in enumerate(cleaned) if has_bracketed_names(text)]
-    for i, graph in zip(bracketed, story_graphs([cleaned[i][0] for i in bracketed], nlp=pipelines.sentences)):
-        graphs[i] = graph
+
+    def read(indices: list[int], nlp) -> None:
+        texts = [cleaned[i][0] for i in indices]
+        for i, graph in zip(indices, story_graphs(texts, nlp=nlp, inverses=settings.kinship_inverses)):
+            graphs[i] = graph
+
+    read([i for i, (text, _) in enumerate(cleaned) if has_bracketed_names(text)], pipelines.sentences)
     unbracketed = [i for i, (text, _) in enumerate(cleaned) if text and graphs[i] is None]
     if unbracketed and pipelines.ner() is not None:
-        for i, graph in zip(unbracketed, story_graphs([cleaned[i][0] for i in unbracketed], nlp=pipelines.ner())):
-            graphs[i] = graph
+        read(unbracketed, pipelines.ner())
     examples = []
     for record, (text, flags), graph in zip(records, cleaned, graphs):
         if graph is None or not graph.nodes:

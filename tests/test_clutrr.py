@@ -421,6 +421,22 @@ def test_pairings_connect_the_people_of_a_sentence():
         story_graph(text, pairing="nearest")
 
 
+def test_inverses_add_each_typed_edge_backwards_with_the_owners_gender():
+    text = "[Ann] met her mother [Beth] before the birth of her son [Carl]. [Dan] met [Eve]. [Gus]'s sister is [Ivy]."
+    plain = story_graph(text).edge_triples()
+    both = story_graph(text, inverses=True)
+    assert both.edge_triples() == [
+        ("Ann", "mother", "Beth"), ("Ann", "son", "Carl"), ("Beth", "daughter", "Ann"), ("Carl", "mother", "Ann"),
+        ("Beth", UNTYPED, "Carl"), ("Dan", UNTYPED, "Eve"), ("Gus", "sister", "Ivy"), ("Ivy", "sibling", "Gus"),
+    ]  # Gus's gender never shows: "sibling"; untyped edges get no inverse
+    assert set(plain) <= set(both.edge_triples())
+    ann, beth = both.nodes.index("Ann"), both.nodes.index("Beth")
+    forward, backward = (both.edges.tolist().index(pair) for pair in ([ann, beth], [beth, ann]))
+    assert both.sentence_index[forward] == both.sentence_index[backward]
+    spans = both.mention_spans.tolist()
+    assert spans[backward] == spans[forward][2:] + spans[forward][:2]  # source and target swapped
+
+
 def test_without_brackets_people_are_the_person_entities():
     import spacy
 

@@ -84,6 +84,21 @@ def test_clutrr_examples_are_story_graphs_with_the_query(tmp_path):
         assert example.label >= 0 and example.num_edges >= 3
 
 
+def test_kinship_inverses_add_the_typed_edges_backwards_in_their_own_cache(tmp_path):
+    write_clutrr(generate_clutrr(4, k=3, seed=2), tmp_path / "c.csv")
+    plain = preprocess(tmp_path / "c.csv", tmp_path / "cache", task="clutrr", workers=1, nlp="blank")
+    result = CliRunner().invoke(main, ["preprocess", "--task", "clutrr", "--input", str(tmp_path / "c.csv"), "--output",
+                                       str(tmp_path / "cache"), "--nlp", "blank", "--workers", "1", "--kinship-inverses",
+                                       "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    both = json.loads(result.output)
+    assert both["cache_dir"] != plain.cache_dir and both["made"] == 4
+    for one, two in zip(ShardCache(plain.cache_dir).examples(), ShardCache(both["cache_dir"]).examples()):
+        assert two.num_edges == 2 * one.num_edges  # a generated story types every edge
+    with pytest.raises(ValueError, match="kinship_inverses"):
+        preprocess(tmp_path / "c.csv", tmp_path / "cache", task="proofwriter", kinship_inverses=True)
+
+
 def test_causal_examples_link_and_retrieve_with_evidence(causal, tmp_path):
     generated, store, path = causal
     summary = preprocess(path, tmp_path / "cache", task="ecare", store=store, workers=1, nlp="blank")
