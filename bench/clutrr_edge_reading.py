@@ -10,7 +10,9 @@ For every gold story edge (B is A's rel) the story graph's edge between A and B 
 relation class for A → B is taken: the edge's forward reading when the text edge runs A → B, its backward reading
 (the inverse type) when it runs B → A. Rows: forward edges by how the story reader typed them (the gold relation,
 ungendered "parent" / "child" / ..., another relation, untyped "mentions") and backward edges; plus the gold edges
-the story graph does not have. The model must be a `graph_readout=relation` closure (its classes are the labels).
+the story graph does not have; last, the pair's relation as the closure starts it (the product of every reading
+between A and B: both directions, and the inverse edges of `--kinship-inverses` story graphs). The model must be a
+`graph_readout=relation` closure (its classes are the labels).
 Prints a table and writes bench/results/clutrr_edge_reading.json.
 """
 
@@ -29,6 +31,9 @@ from kgreason.data.batch import collate
 from kgreason.data.clutrr import KINSHIP, read_clutrr
 from kgreason.pipelines.bundle import load_bundle
 from kgreason.pipelines.run import load_examples
+
+
+PAIR = "pair: all its readings multiplied"
 
 
 def edge_kind(direction: str, read_as: str, gold: str) -> str:
@@ -59,8 +64,8 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
                             max_length=bundle.max_length)
             with torch.no_grad():
                 edge_attr = model.graph.edge_inputs(batch, model.sentence_states(batch))
-                forward = encoder.edge_relations(batch.edge_type, edge_attr).argmax(-1).tolist()
-                backward = encoder.edge_relations(batch.edge_type + encoder.num_relations, edge_attr).argmax(-1).tolist()
+                forward = encoder.edge_relations(batch.edge_type, edge_attr)  # [E, C] log-probabilities
+                backward = encoder.edge_relations(batch.edge_type + encoder.num_relations, edge_attr)
             first_edge = 0
             for example in chunk:
                 names, relations = example.meta["nodes"], example.meta["relations"]
@@ -76,7 +81,11 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
                         counts["gold edge not in the story graph", None] += 1
                         continue
                     kind = edge_kind(direction, relations[example.edge_type[edge]], relation)
-                    counts[kind, labels[read[first_edge + edge]] == relation] += 1
+                    counts[kind, labels[int(read[first_edge + edge].argmax())] == relation] += 1
+                    # what the closure's R[A, B] starts from: every reading between the two, multiplied
+                    combined = sum(forward[first_edge + e] for e, pair in enumerate(ends) if pair == (a, b)) + \
+                        sum(backward[first_edge + e] for e, pair in enumerate(ends) if pair == (b, a))
+                    counts[PAIR, labels[int(combined.argmax())] == relation] += 1
                 first_edge += example.num_edges
     return counts
 
