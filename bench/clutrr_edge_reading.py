@@ -64,8 +64,10 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
                             max_length=bundle.max_length)
             with torch.no_grad():
                 edge_attr = model.graph.edge_inputs(batch, model.sentence_states(batch))
-                forward = encoder.edge_relations(batch.edge_type, edge_attr)  # [E, C] log-probabilities
-                backward = encoder.edge_relations(batch.edge_type + encoder.num_relations, edge_attr)
+                x = model.graph.node_inputs(batch, edge_attr)  # read by `read_target` closures only
+                source, target = batch.edge_index
+                forward = encoder.edge_relations(batch.edge_type, edge_attr, x[target])  # [E, C] log-probabilities
+                backward = encoder.edge_relations(batch.edge_type + encoder.num_relations, edge_attr, x[source])
             first_edge = 0
             for example in chunk:
                 names, relations = example.meta["nodes"], example.meta["relations"]

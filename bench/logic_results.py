@@ -54,6 +54,10 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # the same, and every typed story edge also backwards under its inverse name (clutrr only)
     "graph_only-closure-inverses": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure",
                                            {"lr_graph": 3e-3}, {"kinship_inverses": True}),
+    # the same closure, each edge's relation also reading its target's node input (`read_target`)
+    "graph_only-closure-target": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation",
+                                                        "graph_options": {"read_target": True}}, "closure",
+                                         {"lr_graph": 3e-3}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
@@ -125,7 +129,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR); `-closure`: the endpoints' "
              "inputs into the closure encoder (every node pair's relation composed under every bracketing, pairs up to "
              "10 edges apart), whose relation classes are the labels (`graph_readout=relation`); `-inverses`: the story "
-             "graphs also carry every typed edge backwards under its inverse name (`kinship_inverses`).", ""]
+             "graphs also carry every typed edge backwards under its inverse name (`kinship_inverses`); `-target`: "
+             "each edge's relation also reads its target's node input (`graph_options={read_target: true}`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]

@@ -511,13 +511,17 @@ class ClosureEncoder(GraphEncoder):
     than `num_layers` edges stay uniform.
 
     Output: node v's state `[N, hidden]` is log R[q, v], the relation from its graph's query node q (with `classes`
-    set: Linear(log R[q, v])); a graph without a query gets zeros; the input states x are not read. Edge importance:
-    how far the edge's relation is from uniform (1 - entropy / log C).
+    set: Linear(log R[q, v])); a graph without a query gets zeros. Edge importance: how far the edge's relation is
+    from uniform (1 - entropy / log C).
+
+    The input states x are read only with `read_target`: an edge's relation logits then also get Linear(x[target])
+    (zero at the start), since a relation's name depends on the relative, e.g. a person's gender shown by other
+    sentences of the story (CLUTRR: "son" or "daughter" read backwards from "[A] is [B]'s mother").
 
     The table and the relation types' logits are `logit_scale` × their parameters, so that they can grow sharp in
     a few hundred steps at the graph learning rate.
 
-    classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
+    read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
     read the relation classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
     refused (the state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of
     that length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs).
@@ -526,10 +530,11 @@ class ClosureEncoder(GraphEncoder):
     name = "closure"
 
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
-                 **common: Any) -> None:
+                 read_target: bool = False, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
-        super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale})
+        super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
+                                            "read_target": read_target})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
@@ -538,12 +543,17 @@ class ClosureEncoder(GraphEncoder):
         self.relation = nn.Parameter(torch.randn(self.num_relation_types, self.classes) / logit_scale)
         self.read_forward = nn.Linear(self.hidden_size, self.classes)
         self.read_backward = nn.Linear(self.hidden_size, self.classes)
+        self.read_target = None
+        if read_target:  # starts at zero: the edges read as without it
+            self.read_target = nn.Linear(self.hidden_size, self.classes)
+            nn.init.zeros_(self.read_target.weight)
+            nn.init.zeros_(self.read_target.bias)
         self.table = nn.Parameter(0.1 * torch.randn(self.classes, self.classes, self.classes) / logit_scale)
         self.output = None if classes is None else nn.Linear(self.classes, self.hidden_size)
         del self.query  # the query node is where the relations are read from, not a vector
 
     def _initial_states(self, x: Tensor | None, num_nodes: int, query_nodes: Tensor | None) -> Tensor:
-        """x (or zeros): not read by `encode`; only its size and dtype matter."""
+        """x (or zeros): read only by `read_target`; otherwise only its size and dtype matter."""
         return self.table.new_zeros(num_nodes, self.hidden_size) if x is None else x
 
     def favour(self, relation_classes: dict[int, int], strength: float = 5.0) -> None:
@@ -553,9 +563,12 @@ class ClosureEncoder(GraphEncoder):
             for relation, relation_class in relation_classes.items():
                 self.relation[relation, relation_class] += strength / self.logit_scale
 
-    def edge_relations(self, edge_type: Tensor, edge_attr: Tensor | None) -> Tensor:
-        """[E, C]: each (directed) edge's relation, as log-probabilities."""
+    def edge_relations(self, edge_type: Tensor, edge_attr: Tensor | None, target_states: Tensor | None = None) -> Tensor:
+        """[E, C]: each (directed) edge's relation, as log-probabilities; target_states [E, hidden]: the input
+        state of each edge's target, read with `read_target`."""
         logits = self.logit_scale * self.relation[edge_type]
+        if self.read_target is not None and target_states is not None:
+            logits = logits + self.read_target(self.dropout(target_states))
         if edge_attr is not None:
             backwards = (edge_type >= self.num_relations).unsqueeze(-1) if self.inverse_edges else False
             edge_attr = self.dropout(edge_attr)
@@ -576,8 +589,8 @@ class ClosureEncoder(GraphEncoder):
             raise ValueError(f"graph encoder 'closure': a graph has {size} nodes, more than max_nodes={self.max_nodes}; "
                              "raise graph_options max_nodes (memory grows as nodes³) or retrieve smaller subgraphs")
         local = torch.arange(num_nodes, device=h.device) - (torch.cumsum(counts, 0) - counts)[batch]
-        edge_log_probs = self.edge_relations(edge_type, edge_attr)
         source, target = edge_index
+        edge_log_probs = self.edge_relations(edge_type, edge_attr, h[target])
         pair = (batch[source] * size + local[source]) * size + local[target]
         evidence = edge_log_probs.new_zeros(num_graphs * size * size, classes).index_add(0, pair, edge_log_probs)
         relations = evidence.view(num_graphs, size, size, classes).log_softmax(dim=-1)  # log R

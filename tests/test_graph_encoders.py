@@ -32,6 +32,7 @@ VARIANTS = [  # (name, options): every registered encoder, and the options that 
     ("composition", {"aggregation": "mean", "share_weights": False}),
     ("closure", {}),
     ("closure", {"classes": 4}),
+    ("closure", {"read_target": True}),
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in VARIANTS]
 # the encoders that also run without a query node ("closure" reads every relation from the query)
@@ -359,6 +360,32 @@ def test_closure_trained_on_short_chains_composes_long_ones():
         edge_index, edge_type, batch, starts, ends, labels = batch_of_chains([8] * 100)
         predicted = encoder(None, edge_index, edge_type, batch=batch, query_nodes=starts)[ends].argmax(-1)
     assert (predicted == labels).float().mean() > 0.95
+
+
+def test_closure_read_target_reads_the_relative_from_its_input_state():
+    """One untyped edge q -> v whose class is a property of v (its input state: +1 or -1, as a gender would be):
+    with `read_target` the closure learns it; without, the edge says nothing and it stays at chance."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (64,), generator=gen)
+    x = torch.zeros(128, 2)
+    x[1::2, 0] = labels.float() * 2 - 1  # node 2i + 1: the relative of graph i
+    edge_index = torch.stack([torch.arange(0, 128, 2), torch.arange(1, 128, 2)])
+    batch, starts = torch.arange(64).repeat_interleave(2), torch.arange(0, 128, 2)
+    accuracy = {}
+    for read_target in (False, True):
+        torch.manual_seed(0)
+        encoder = build_graph_encoder("closure", hidden_size=2, num_relations=1, num_layers=2, dropout=0.0,
+                                      read_target=read_target)
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=0.05)
+        for _ in range(100):
+            log_probs = encoder(x, edge_index, torch.zeros(64, dtype=torch.long), batch=batch, query_nodes=starts)
+            loss = F.nll_loss(log_probs[starts + 1], labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        predicted = log_probs[starts + 1].argmax(-1)
+        accuracy[read_target] = (predicted == labels).float().mean().item()
+    assert accuracy[True] == 1.0 and accuracy[False] < 0.7
 
 
 def test_closure_input_errors():
