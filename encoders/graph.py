@@ -521,8 +521,9 @@ class ClosureEncoder(GraphEncoder):
     The table and the relation types' logits are `logit_scale` × their parameters, so that they can grow sharp in
     a few hundred steps at the graph learning rate.
 
-    read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states are the log-probabilities themselves, so that a classifier can
-    read the relation classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
+    read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
+    are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
+    `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
     refused (the state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of
     that length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs).
     """
@@ -563,7 +564,8 @@ class ClosureEncoder(GraphEncoder):
             for relation, relation_class in relation_classes.items():
                 self.relation[relation, relation_class] += strength / self.logit_scale
 
-    def edge_relations(self, edge_type: Tensor, edge_attr: Tensor | None, target_states: Tensor | None = None) -> Tensor:
+    def edge_relations(self, edge_type: Tensor, edge_attr: Tensor | None,
+                       target_states: Tensor | None = None) -> Tensor:
         """[E, C]: each (directed) edge's relation, as log-probabilities; target_states [E, hidden]: the input
         state of each edge's target, read with `read_target`."""
         logits = self.logit_scale * self.relation[edge_type]
@@ -610,7 +612,6 @@ class ClosureEncoder(GraphEncoder):
             entropy = -(edge_log_probs.exp() * edge_log_probs).sum(dim=-1)
             importance = (1.0 - entropy / math.log(classes)).clamp(0.0, 1.0).detach()
         return states, importance
-
 
     @staticmethod
     def _compose(relations: Tensor, distance: Tensor, length: int, table: Tensor) -> Tensor:
