@@ -523,9 +523,9 @@ class ClosureEncoder(GraphEncoder):
 
     read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
     are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
-    `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is
-    refused (the state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of
-    that length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs).
+    `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the state is n² C per graph; a
+    path length costs C² per (i, m, j) triple with m on a shortest i-j path of that length, and C³ per distinct
+    (i, m): meant for story graphs, not retrieved background subgraphs).
     """
 
     name = "closure"
@@ -627,9 +627,8 @@ class ClosureEncoder(GraphEncoder):
         left = (flat[first].exp() @ table.reshape(classes, -1)).view(-1, classes, classes)  # [U, b, c]
         second = flat[(graph * size + m) * size + j].exp()  # [T, b]
         candidates = torch.einsum("tb,tbc->tc", second, left[which]).float().clamp_min(1e-12).log()  # log compose
-        pair = (graph * size + i) * size + j
-        rows = torch.unique(pair)
-        composed = flat.new_zeros(flat.shape).index_add(0, pair, candidates)[rows].log_softmax(dim=-1)
+        rows, slot = torch.unique((graph * size + i) * size + j, return_inverse=True)  # pairs; each triple's row
+        composed = flat.new_zeros(rows.numel(), classes).index_add(0, slot, candidates).log_softmax(dim=-1)
         return flat.index_put((rows,), composed).view_as(relations)
 
 
@@ -668,7 +667,7 @@ def build_graph_encoder(
 ) -> GraphEncoder:
     """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
     (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`;
-    closure: `classes`, `max_nodes`, `logit_scale`).
+    closure: `classes`, `max_nodes`, `logit_scale`, `read_target`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")
