@@ -29,6 +29,7 @@ from common import RESULTS, environment, write_json
 
 from kgreason.data.batch import collate
 from kgreason.data.clutrr import KINSHIP, read_clutrr
+from kgreason.data.text_graph import UNTYPED
 from kgreason.pipelines.bundle import load_bundle
 from kgreason.pipelines.run import load_examples
 
@@ -39,7 +40,7 @@ PAIR = "pair: all its readings multiplied"
 def edge_kind(direction: str, read_as: str, gold: str) -> str:
     if direction == "backward":
         return "backward (text edge B → A)"
-    if read_as == "mentions":
+    if read_as == UNTYPED:
         return "forward, untyped"
     if read_as == gold:
         return "forward, typed as the gold relation"

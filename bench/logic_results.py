@@ -8,8 +8,8 @@ what is missing, and --only picks experiments):
 
 Each experiment trains `lm_only` and the fused models (`--variants`, see VARIANTS: a fusion model, its graph
 encoder and `FusionConfig` options) with the same encoder (all-MiniLM-L6-v2), data, epochs, batch size and
-text learning rate (the graph learning rate too, except where a variant sets its own), one run directory `<experiment>-<variant>-s<seed>` each under --runs
-(`kgreason train` layout). Writes bench/results/logic.json, the section between the
+text learning rate (the graph learning rate too, except where a variant sets its own), one run directory
+`<experiment>-<variant>-s<seed>` each under --runs (`kgreason train` layout). Writes bench/results/logic.json, the section between the
 `logic-results` markers of docs/results.md, and docs/clutrr_accuracy_by_k.png (accuracy against k).
 """
 
@@ -28,7 +28,6 @@ from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
 
-
 class Variant(NamedTuple):
     """A model of the comparison: its fusion, graph encoder, `FusionConfig` options, training overrides and
     preprocessing `Settings` overrides."""
@@ -42,6 +41,8 @@ class Variant(NamedTuple):
 
 SENTENCE_EDGES = {"edge_text": "sentence", "graph_readout": "target"}  # each edge's sentence read alone; head on target
 ENDPOINTS = {**SENTENCE_EDGES, "edge_endpoints": True}  # + the edge's two names in its sentence
+# the closure encoder's relation classes read as the labels; its table needs the larger graph learning rate
+CLOSURE = Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure", {"lr_graph": 3e-3})
 VARIANTS = {  # the tables show every variant that has a run directory
     "lm_only": Variant("lm_only", {}),
     "interaction": Variant("interaction", {}),
@@ -49,15 +50,11 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
     "graph_only-endpoints": Variant("graph_only", ENDPOINTS),
-    # the closure encoder's relation classes read as the labels; its table needs the larger graph learning rate
-    "graph_only-closure": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure", {"lr_graph": 3e-3}),
+    "graph_only-closure": CLOSURE,
     # the same, and every typed story edge also backwards under its inverse name (clutrr only)
-    "graph_only-closure-inverses": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure",
-                                           {"lr_graph": 3e-3}, {"kinship_inverses": True}),
+    "graph_only-closure-inverses": CLOSURE._replace(preprocess={"kinship_inverses": True}),
     # the same closure, each edge's relation also reading its target's node input (`read_target`)
-    "graph_only-closure-target": Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation",
-                                                        "graph_options": {"read_target": True}}, "closure",
-                                         {"lr_graph": 3e-3}),
+    "graph_only-closure-target": CLOSURE._replace(options={**CLOSURE.options, "graph_options": {"read_target": True}}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
