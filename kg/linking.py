@@ -109,7 +109,7 @@ class Mention:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (ints, floats, strings, None)."""
-        return dataclasses.asdict(self)
+        return dict(vars(self))  # the fields are plain values: no deep copy needed
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Mention":
@@ -315,24 +315,24 @@ class KGLinker:
         return self
 
     def _tokenize_names(self, texts: list[str]) -> Iterator[list[list[int]]]:
-        """Each name's token rows `[LOWER, LEMMA, IS_SPACE]`, tokenized as one text joined by newlines.
+        """Each name's token rows `[LOWER, LEMMA, IS_SPACE]`, whitespace tokens left out.
 
-        One Doc for all names instead of one per name (about 10x faster for 78k ConceptNet names) gives the
-        same tokens: the tokenizer splits on whitespace first and applies its rules within each chunk. Names
-        that hold a newline themselves are tokenized alone.
+        The tokenizer splits on whitespace first and applies its rules within each chunk (no special case
+        holds whitespace), so each distinct chunk is tokenized once, many to a Doc joined by spaces: for
+        ConceptNet-100K's 78k names that is 21k chunks instead of 223k, about 8x faster than one Doc per name.
         """
-        plain = [i for i, text in enumerate(texts) if "\n" not in text]
-        starts = np.cumsum([0] + [len(texts[i]) + 1 for i in plain])[:-1]
-        rows, offsets = [np.zeros((0, 3), np.uint64)], [np.zeros(0, np.int64)]  # hashes are uint64
-        for batch in range(0, len(plain), NAME_BATCH_SIZE * 10):
-            doc = self.nlp.tokenizer("\n".join(texts[i] for i in plain[batch : batch + NAME_BATCH_SIZE * 10]))
-            rows.append(doc.to_array(NAME_ATTRS))
-            offsets.append(doc.to_array([IDX]).astype(np.int64).reshape(-1) + starts[batch])
-        all_rows, owner = np.concatenate(rows), np.searchsorted(starts, np.concatenate(offsets), side="right") - 1
-        bounds = np.searchsorted(owner, np.arange(len(plain) + 1))
-        by_name = {i: all_rows[bounds[k] : bounds[k + 1]].tolist() for k, i in enumerate(plain)}
-        for i, text in enumerate(texts):
-            yield by_name[i] if i in by_name else self.nlp.tokenizer(text).to_array(NAME_ATTRS).tolist()
+        chunks = list(dict.fromkeys(chunk for text in texts for chunk in text.split()))
+        rows_of: dict[str, list[list[int]]] = {}
+        for batch in range(0, len(chunks), NAME_BATCH_SIZE * 10):
+            part = chunks[batch : batch + NAME_BATCH_SIZE * 10]
+            starts = np.cumsum([0] + [len(chunk) + 1 for chunk in part])[:-1]
+            doc = self.nlp.tokenizer(" ".join(part))
+            owner = np.searchsorted(starts, doc.to_array([IDX]).astype(np.int64).reshape(-1), side="right") - 1
+            bounds = np.searchsorted(owner, np.arange(len(part) + 1))
+            rows = doc.to_array(NAME_ATTRS).tolist()
+            rows_of.update((chunk, rows[bounds[k] : bounds[k + 1]]) for k, chunk in enumerate(part))
+        for text in texts:
+            yield [row for chunk in text.split() for row in rows_of[chunk]]
 
     def _kept(self, tokens: Iterable[Token]) -> list[Token]:
         """The tokens that take part in matching: not space, not an ignored word."""

@@ -247,12 +247,15 @@ def personalized_pagerank(
     source = np.concatenate([edge_index[0], edge_index[1]])  # entry i walks source[i] -> target[i]
     target = np.concatenate([edge_index[1], edge_index[0]])
     degree = np.bincount(source, minlength=num_nodes).astype(np.float64)
-    dangling = degree == 0
-    inverse_degree = np.divide(1.0, degree, out=np.zeros(num_nodes), where=~dangling)
+    dangling = np.flatnonzero(degree == 0)
+    inverse_degree = np.divide(1.0, degree, out=np.zeros(num_nodes), where=degree > 0)
+    restarted = restart * teleport
     rank = teleport.copy()
     for _ in range(max_iterations):
         spread = np.bincount(target, weights=(rank * inverse_degree)[source], minlength=num_nodes)
-        new = (1.0 - restart) * (spread + rank[dangling].sum() * teleport) + restart * teleport
+        if len(dangling):
+            spread += rank[dangling].sum() * teleport
+        new = (1.0 - restart) * spread + restarted
         change = np.abs(new - rank).sum()
         rank = new
         if change < tolerance:

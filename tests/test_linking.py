@@ -255,7 +255,7 @@ def test_real_model_links_lemmas_and_entities():
 def test_names_tokenized_together_equal_names_tokenized_alone():
     nlp = spacy.blank("en")
     linker = KGLinker(nlp)
-    names = ["U.S.", "don't stop", "  padded  ", "a-b (c)", "line\nbreak", "x", "e-mail@host.org", "…", "rock 'n' roll"]
+    names = ["U.S.", "don't stop", "  padded  ", "a-b (c)", "line\nbreak", "tab\tand\xa0nbsp\u2003em", "x", "e-mail@host.org", "…", "rock 'n' roll"]
     attrs = [LOWER, LEMMA, IS_SPACE]
 
     def words(rows):
