@@ -85,12 +85,12 @@ def test_demo_runs_twice(tokenizer, tmp_path):
         result = runner.invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--train-size", "24", "--test-size", "3",
                                       "--epochs", "1", "--nlp", "blank", "--text-encoder", str(encoder)])
         assert result.exit_code == 0, result.output
-        assert "lm_only" in result.output and "interaction" in result.output and "evidence:" in result.output
+        assert "lm_only" in result.output and "closure" in result.output and "evidence:" in result.output
         assert "How is [Dina] related to [Ann]?" in result.output
         table = [line for line in result.output.splitlines() if line.strip("│ ").startswith(("2 ", "6 "))]
         assert len(table) == 2, result.output
         assert (tmp_path / "demo" / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG"
-        assert (tmp_path / "demo" / "interaction" / "model" / "bundle.json").is_file()
+        assert (tmp_path / "demo" / "closure" / "model" / "bundle.json").is_file()
 
 
 def test_ingest_workers_default_to_the_usable_cpus(tmp_path, monkeypatch):
