@@ -27,6 +27,22 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")  # what fp32 / int8 / bf16 speed hangs on
+
+
+def _cpu_vector_flags() -> list[str] | None:
+    """The CPU's `VECTOR_FLAGS` (Linux's /proc/cpuinfo); None where unknown. bf16 on a CPU without avx512_bf16
+    or amx_bf16 is emulated and many times slower than fp32."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [flag for flag in VECTOR_FLAGS if flag in flags]
+    except OSError:
+        pass
+    return None
+
+
 def _memory_bytes() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -63,6 +79,7 @@ def environment(packages: tuple[str, ...] = ("kgreason",)) -> dict:
             "cpu_count": os.cpu_count(),
             "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "cpu_model": _cpu_model(),
+            "cpu_vector_flags": _cpu_vector_flags(),
             "memory_bytes": _memory_bytes(),
             "platform": platform.platform(),
         },

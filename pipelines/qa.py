@@ -29,6 +29,9 @@ errors="return")`, yields a `QAError` in its place.
 Precision (`PRECISIONS`): "fp32" (the weights as trained); "bf16": the forward pass under `torch.autocast` in
 bfloat16 (CPU and CUDA); "int8": the text encoder's `nn.Linear` layers dynamically quantized to int8 (weights per
 output channel once, activations per batch as they come), the graph side and the head kept in fp32; CPU only.
+bf16 pays on CUDA and on CPUs with bfloat16 instructions (AVX512-BF16 or AMX). Elsewhere the CPU emulates them,
+and MiniLM's matrix products run about 30x slower than in fp32 (measured on an AVX2-only CPU). GraphQA then warns:
+use fp32 or int8 on such a CPU.
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ class GraphQA:
         if precision == "int8" and self.device.type != "cpu":
             raise TaskInputError(f"precision 'int8' runs on the CPU only, not on {self.device}",
                                  hint="use precision 'bf16' on a GPU, or device 'cpu' (or 'auto') with int8")
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16_instructions():
+            warnings.warn("precision 'bf16': this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so the "
+                          "matrix products are emulated, many times slower than fp32; use precision 'fp32' or 'int8' "
+                          "here", RuntimeWarning, stacklevel=2)
         self.precision = precision
         self.model = bundle.model.to(self.device).eval()
         if precision == "int8":
@@ -282,6 +289,14 @@ class GraphQA:
             return None
         kg = self.resources[1]
         return [kg.label(int(n)) for n in example.node_ids.tolist()]
+
+
+def cpu_has_bf16_instructions() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX tiles); True when torch
+    cannot tell."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    checks = [check for check in checks if check is not None]
+    return not checks or any(check() for check in checks)
 
 
 def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> torch.nn.Module:

@@ -237,6 +237,23 @@ def test_precision_errors_say_what_to_do(qa, monkeypatch):
         int8_text_encoder(torch.nn.Linear(2, 2))
 
 
+def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(qa, monkeypatch):
+    from kgreason.pipelines import qa as qa_module
+
+    def bf16_warnings(precision: str) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            GraphQA(qa.bundle, device="cpu", precision=precision)
+        return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning) and "bfloat16" in str(w.message)]
+
+    monkeypatch.setattr(qa_module, "cpu_has_bf16_instructions", lambda: False)
+    (message,) = bf16_warnings("bf16")
+    assert "use precision 'fp32' or 'int8'" in message
+    assert bf16_warnings("fp32") == []
+    monkeypatch.setattr(qa_module, "cpu_has_bf16_instructions", lambda: True)
+    assert bf16_warnings("bf16") == []
+
+
 def test_int8_merges_lora_adapters_into_a_quantized_copy():
     pytest.importorskip("peft")
     from transformers import BertConfig
