@@ -55,6 +55,7 @@ from kgreason.kg.errors import KGError, TaskInputError
 
 from .bundle import ModelBundle, load_bundle
 from .evidence import Evidence, build_evidence, split_by_graph
+from .training import warn_if_bf16_is_emulated
 
 ERRORS = ("raise", "return")
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -124,10 +125,8 @@ class GraphQA:
         if precision == "int8" and self.device.type != "cpu":
             raise TaskInputError(f"precision 'int8' runs on the CPU only, not on {self.device}",
                                  hint="use precision 'bf16' on a GPU, or device 'cpu' (or 'auto') with int8")
-        if precision == "bf16" and self.device.type == "cpu" and not cpu_has_bf16_instructions():
-            warnings.warn("precision 'bf16': this CPU has no bfloat16 instructions (AVX512-BF16 or AMX), so the "
-                          "matrix products are emulated, many times slower than fp32; use precision 'fp32' or 'int8' "
-                          "here", RuntimeWarning, stacklevel=2)
+        if precision == "bf16":
+            warn_if_bf16_is_emulated(self.device, "precision 'bf16'", instead="use precision 'fp32' or 'int8' here")
         self.precision = precision
         self.model = bundle.model.to(self.device).eval()
         if precision == "int8":
@@ -289,14 +288,6 @@ class GraphQA:
             return None
         kg = self.resources[1]
         return [kg.label(int(n)) for n in example.node_ids.tolist()]
-
-
-def cpu_has_bf16_instructions() -> bool:
-    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX tiles); True when torch
-    cannot tell."""
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    checks = [check for check in checks if check is not None]
-    return not checks or any(check() for check in checks)
 
 
 def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> torch.nn.Module:

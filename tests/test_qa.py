@@ -238,7 +238,7 @@ def test_precision_errors_say_what_to_do(qa, monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(qa, monkeypatch):
-    from kgreason.pipelines import qa as qa_module
+    from kgreason.pipelines import training
 
     def bf16_warnings(precision: str) -> list[str]:
         with warnings.catch_warnings(record=True) as caught:
@@ -246,11 +246,11 @@ def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(qa, monkeypatch):
             GraphQA(qa.bundle, device="cpu", precision=precision)
         return [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning) and "bfloat16" in str(w.message)]
 
-    monkeypatch.setattr(qa_module, "cpu_has_bf16_instructions", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_bf16_instructions", lambda: False)
     (message,) = bf16_warnings("bf16")
     assert "use precision 'fp32' or 'int8'" in message
     assert bf16_warnings("fp32") == []
-    monkeypatch.setattr(qa_module, "cpu_has_bf16_instructions", lambda: True)
+    monkeypatch.setattr(training, "cpu_has_bf16_instructions", lambda: True)
     assert bf16_warnings("bf16") == []
 
 

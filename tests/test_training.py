@@ -12,6 +12,7 @@ from test_fusion import KINSHIP, kinship_examples, make_model
 
 from kgreason.data.batch import ExampleDataset, RelationVocabulary, make_loader
 from kgreason.fusion import FusionModel
+from kgreason.pipelines import training
 from kgreason.pipelines.training import (
     CHECKPOINT_DIR,
     EmbeddingAttack,
@@ -198,8 +199,12 @@ def test_adversarial_needs_trainable_embeddings(tokenizer, loaders, tmp_path):
         Trainer(run.model, settings(adversarial="fgm"), train_loader=loaders[0], output_dir=tmp_path)
 
 
-def test_bf16_autocast_on_cpu_trains(tokenizer, loaders, tmp_path):
-    result = trainer(tokenizer, loaders, tmp_path, mixed_precision="bf16", max_steps=3).fit()
+def test_bf16_autocast_on_cpu_trains(tokenizer, loaders, tmp_path, monkeypatch):
+    """It trains, and on a CPU without bfloat16 instructions (emulated: many times slower) it says so."""
+    monkeypatch.setattr(training, "cpu_has_bf16_instructions", lambda: False)
+    with pytest.warns(RuntimeWarning, match="no bfloat16 instructions.*mixed_precision 'no'"):
+        run = trainer(tokenizer, loaders, tmp_path, mixed_precision="bf16", max_steps=3)
+    result = run.fit()
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.epochs)
 
 
