@@ -50,7 +50,7 @@ def _index_lemmas_as_sets(nlp) -> None:
     """Make the rule lemmatizer's word lists sets (same lemmas). spaCy tests each candidate lemma with `form in
     index`; the English model's index holds lists (57k nouns), so every word the lemmatizer has not cached cost
     about 1 ms: a third of e-CARE preprocessing. The pipeline is for this process only (never saved)."""
-    for name, component in nlp.pipeline:
+    for _, component in nlp.pipeline:
         lookups = getattr(component, "lookups", None)
         if getattr(component, "mode", None) == "rule" and lookups is not None and lookups.has_table("lemma_index"):
             table = lookups.get_table("lemma_index")
