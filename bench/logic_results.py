@@ -111,6 +111,11 @@ def collect(args: argparse.Namespace) -> dict:
     return found
 
 
+def dev_source(dev: str) -> str:
+    """How the dev set was made, a file path shown relative to the working directory."""
+    return os.path.relpath(dev) if os.path.isabs(dev) else dev
+
+
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -123,7 +128,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "inputs from the whole-story pass, head on [attention pool ⊕ query-target state]); `-sentence`: each "
              "edge's sentence read on its own (`edge_text=sentence`) and the graph read out at the query target "
              "(`graph_readout=target`); `-endpoints`: the edge input also reads the states of the edge's two names in its "
-             "sentence (`edge_endpoints=true`); composition GNN with 10 steps (CLUTRR); `-closure`: the endpoints' "
+             "sentence (`edge_endpoints=true`); composition GNN with 10 steps for CLUTRR, 2 (the default) for the "
+             "ProofWriter theories; `-closure`: the endpoints' "
              "inputs into the closure encoder (every node pair's relation composed under every bracketing, pairs up to "
              "10 edges apart), whose relation classes are the labels (`graph_readout=relation`); `-inverses`: the story "
              "graphs also carry every typed edge backwards under its inverse name (`kinship_inverses`); `-target`: "
@@ -139,7 +145,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
                       ", ".join(f"{rate} ({f})" for f, rate in graph_rates.items()))
         lines += [f"### {name}: {spec['note']}", "",
                   f"Data: `{spec['data']}`; train {any_run['training']['train_examples']} examples, dev "
-                  f"{any_run['training']['dev_examples']} ({any_run['data']['dev']}). Budget: {training['epochs']} "
+                  f"{any_run['training']['dev_examples']} ({dev_source(any_run['data']['dev'])}). Budget: {training['epochs']} "
                   f"epochs, batch {training['batch_size']}, lr text {training['lr_text']} / graph "
                   f"{graph_rate}. Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × {env['cpus']} "
                   f"CPUs, GPU: {env['gpu'] or 'none'}.", ""]
