@@ -46,6 +46,8 @@ CLOSURE = Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "clo
 VARIANTS = {  # the tables show every variant that has a run directory
     "lm_only": Variant("lm_only", {}),
     "interaction": Variant("interaction", {}),
+    # the ProofWriter theories with as many composition steps as CLUTRR's (the default is 2)
+    "interaction-steps10": Variant("interaction", {"graph_layers": 10}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
