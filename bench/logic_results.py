@@ -131,7 +131,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "edge's sentence read on its own (`edge_text=sentence`) and the graph read out at the query target "
              "(`graph_readout=target`); `-endpoints`: the edge input also reads the states of the edge's two names in its "
              "sentence (`edge_endpoints=true`); composition GNN with 10 steps for CLUTRR, 2 (the default) for the "
-             "ProofWriter theories; `-closure`: the endpoints' "
+             "ProofWriter theories (`interaction-steps10`: 10 there too); `-closure`: the endpoints' "
              "inputs into the closure encoder (every node pair's relation composed under every bracketing, pairs up to "
              "10 edges apart), whose relation classes are the labels (`graph_readout=relation`); `-inverses`: the story "
              "graphs also carry every typed edge backwards under its inverse name (`kinship_inverses`); `-target`: "
