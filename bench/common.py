@@ -17,30 +17,29 @@ DEFAULT_DATASETS = REPO / ".." / "shared" / "datasets"
 RESULTS = REPO / "bench" / "results"
 
 
-def _cpu_model() -> str | None:
+def _cpuinfo_field(name: str) -> str | None:
+    """The value of the first `name : value` line of Linux's /proc/cpuinfo; None where there is none."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(name):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or None
+    return None
+
+
+def _cpu_model() -> str | None:
+    return _cpuinfo_field("model name") or platform.processor() or None
 
 
 VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")  # what fp32 / int8 / bf16 speed hangs on
 
 
 def _cpu_vector_flags() -> list[str] | None:
-    """The CPU's `VECTOR_FLAGS` (Linux's /proc/cpuinfo); None where unknown. bf16 on a CPU without avx512_bf16
-    or amx_bf16 is emulated and many times slower than fp32."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [flag for flag in VECTOR_FLAGS if flag in flags]
-    except OSError:
-        pass
-    return None
+    """The CPU's `VECTOR_FLAGS`; None where unknown. bf16 on a CPU without avx512_bf16 or amx_bf16 is emulated
+    and many times slower than fp32."""
+    flags = _cpuinfo_field("flags")
+    return None if flags is None else [flag for flag in VECTOR_FLAGS if flag in flags.split()]
 
 
 def _memory_bytes() -> int | None:

@@ -592,7 +592,7 @@ class ClosureEncoder(GraphEncoder):
                              "raise graph_options max_nodes (memory grows as nodes³) or retrieve smaller subgraphs")
         local = torch.arange(num_nodes, device=h.device) - (torch.cumsum(counts, 0) - counts)[batch]
         source, target = edge_index
-        edge_log_probs = self.edge_relations(edge_type, edge_attr, h[target])
+        edge_log_probs = self.edge_relations(edge_type, edge_attr, None if self.read_target is None else h[target])
         pair = (batch[source] * size + local[source]) * size + local[target]
         evidence = edge_log_probs.new_zeros(num_graphs * size * size, classes).index_add(0, pair, edge_log_probs)
         relations = evidence.view(num_graphs, size, size, classes).log_softmax(dim=-1)  # log R
