@@ -48,6 +48,10 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "interaction": Variant("interaction", {}),
     # the ProofWriter theories with as many composition steps as CLUTRR's (the default is 2)
     "interaction-steps10": Variant("interaction", {"graph_layers": 10}),
+    # ProofWriter theories plus the literals forward chaining proves from the parsed text (`theory_closure`); one
+    # composition step from the statement's subject, read out at its object (a proved literal is one edge away)
+    "interaction-theory-closure": Variant("interaction", {"graph_layers": 1, "graph_readout": "target"},
+                                          preprocess={"theory_closure": True}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),

@@ -61,6 +61,9 @@ class Settings:
     max_chars: longer texts are truncated (see the module docstring)
     kinship_inverses: clutrr: each typed kinship edge also in the other direction, under its inverse name
         (`kgreason.data.clutrr.story_graphs`' `inverses`)
+    theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed
+        theory (`kgreason.data.proofwriter.theory_graph`'s `closure`), and the question's subject and object are
+        the query nodes (`meta["query_node_index"]`)
     """
 
     task: str
@@ -72,10 +75,14 @@ class Settings:
     max_path_length: int = 3
     max_chars: int = 5000
     kinship_inverses: bool = False
+    theory_closure: bool = False
 
     def __post_init__(self) -> None:
         if self.kinship_inverses and self.task != "clutrr":
             raise ValueError(f"kinship_inverses reads CLUTRR story graphs; task {self.task!r} has none: leave it off")
+        if self.theory_closure and self.task != "proofwriter":
+            raise ValueError(f"theory_closure forward-chains ProofWriter theories; task {self.task!r} has none: "
+                             "leave it off")
 
 
 def skipped_record(error: ParseError) -> str:

@@ -6,7 +6,10 @@
 - proofwriter: a ProofWriter JSON/JSONL (also ProntoQA and FOLIO in the Logic-LM layout) → the theory graph of
   each context; choices True/False/Unknown (FOLIO's "Uncertain" read as "Unknown"); the text is the context
   followed by the statement asked about; `meta["depth"]` is the record's proof depth, or, where the file has
-  none (Logic-LM), the one forward chaining over the parsed theory finds (`with_proof_depths`).
+  none (Logic-LM), the one forward chaining over the parsed theory finds (`with_proof_depths`). With
+  `Settings(theory_closure=True)` the graph also holds the literals forward chaining proves, and
+  `meta["query_node_index"]` are the statement's subject and object (-1 for one the graph lacks: flagged
+  `query_not_in_graph`, kept and answered from the text).
 - ecare, copa: e-CARE JSONL / COPA XML → the premise and each choice linked to the store's KG (`kg_linker`),
   a subgraph retrieved around them with causal evidence paths, its causal edges oriented along the question
   (`kgreason.data.causal_graph.CausalGraph.retrieve`; edge types index `oriented_relations(kg.relations)`).
@@ -199,14 +202,30 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
     examples = []
     for record in records:
         context, flags = clean_text(record.context, max_chars=settings.max_chars)
-        graph = theory_graph(context)
+        graph = theory_graph(context, closure=settings.theory_closure)
         meta = {"task": "proofwriter", "id": record.id, "statement": record.statement, "depth": record.depth,
                 "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
+        if settings.theory_closure:
+            meta["query_node_index"] = statement_nodes(record.statement, graph)
+            if -1 in meta["query_node_index"]:  # answered from the text alone: the graph side gets no query
+                flags = sorted({*flags, "query_not_in_graph"})
         example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)
         example.choices = [SYNONYMS.get(choice, choice) for choice in record.choices]
         example.label = record.label
         examples.append(example)
     return examples
+
+
+def statement_nodes(statement: str, graph: TextGraph) -> list[int]:
+    """[subject node, object node] of the fact a question states, -1 for a side the graph lacks (both -1 when
+    the statement is not a fact sentence)."""
+    from .proofwriter import parse_statement
+
+    try:
+        atom = parse_statement(statement)
+    except ValueError:
+        return [-1, -1]
+    return [graph.nodes.index(name) if name in graph.nodes else -1 for name in (atom.subject, atom.object)]
 
 
 # --- e-CARE and COPA ---------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kgreason.kg import ParseError
 
 from .text_graph import Span, TextGraph, TextGraphBuilder
@@ -125,6 +127,21 @@ def base_form(verb: str) -> str:
     if re.search(r"(ss|sh|ch|x|z|o)es$", verb):
         return verb[:-2]
     return verb[:-1]
+
+
+def singular(noun: str) -> str:
+    """A plural noun's singular, lower case: "Jompuses" -> "jompus", "cats" -> "cat", "butterflies" -> "butterfly"."""
+    noun = noun.lower()
+    if noun.endswith("ies"):
+        return noun[:-3] + "y"
+    if re.search(r"(us|ss|sh|ch|x|z)es$", noun):
+        return noun[:-2]
+    return noun[:-1] if noun.endswith("s") else noun
+
+
+def _is_plural_noun(word: str) -> bool:
+    """Whether a word after "Wumpuses are" names a class ("yumpuses") rather than a property ("shy", "nervous")."""
+    return word.endswith("s") and not word.endswith(("ss", "ous"))
 
 
 def _capitalise(text: str) -> str:
@@ -227,7 +244,7 @@ def _entity_pattern(prefix: str) -> str:
 
 _CLAUSE = re.compile(  # "Bob is not red", "they are big", "the cat chases the dog", "it does not see Bob"
     rf"(?:(?P<variable>{_VARIABLE_WORDS})|{_entity_pattern('subject')}) "
-    r"(?:(?:is|are) (?P<attribute_not>not )?(?!not$)(?P<attribute>[a-z]+)"
+    r"(?:(?:is|are) (?P<attribute_not>not )?(?!not$)(?:an? )?(?P<attribute>[a-z]+)"
     rf"|(?:does|do) not (?P<base>[a-z]+) {_entity_pattern('negated_object')}"
     rf"|(?!(?:is|are|does|do) )(?P<verb>[a-z]+) {_entity_pattern('object')})"
 )
@@ -236,6 +253,10 @@ _IF_RULE = re.compile(r"If (?P<conditions>.+?) then (?P<conclusion>.+)")
 _ALL_RULE = re.compile(  # "All red, cold things are round", "Red things are not round", "All quiet people are rough"
     r"(?:All (?=[a-z])|(?!All )(?=[A-Z]))(?P<conditions>[A-Za-z]+(?:, [a-z]+)*) (?:things|people) "
     r"are (?P<attribute_not>not )?(?P<attribute>[a-z]+)"
+)
+_CLASS_RULE = re.compile(  # ProntoQA: "Each yumpus is [not] a dumpus", "Every wumpus is [not] red", "Wumpuses are [not] red"
+    r"(?:(?:Each|Every) (?P<noun>[a-z]+) is|(?P<plural>(?!All\b)[A-Z][a-z]+) are) (?P<attribute_not>not )?"
+    r"(?P<article>an? )?(?P<attribute>[a-z]+)"
 )
 _SENTENCE = re.compile(r"[^\s.](?:[^.]*[^\s.])?\.?")  # up to and including the next period
 
@@ -306,7 +327,9 @@ def parse_sentence(text: str, span: Span) -> ParsedSentence | None:
     Templates: facts "Bob is [not] red.", "The cat [does not] chase(s) the dog."; rules
     "If <condition> and ... then <conclusion>." (conditions and conclusions are fact clauses about a named
     entity or the variable "something"/"someone"/"it"/"they", and "[not] red" after an "is" clause about the
-    variable), "[All] red, cold things|people are [not] round."
+    variable), "[All] red, cold things|people are [not] round."; ProntoQA's classes: facts "Max is [not] a
+    yumpus.", rules "Each|Every yumpus is [not] [a] dumpus|red.", "Yumpuses are [not] dumpuses|red." (a class is
+    an attribute named by its singular: "if something is yumpus then it is dumpus").
     """
     raw = text[span[0] : span[1]]
     start = span[0] + len(raw) - len(raw.lstrip())
@@ -331,6 +354,15 @@ def parse_sentence(text: str, span: Span) -> ParsedSentence | None:
         conclusion_atom = Atom(VARIABLE, "is", m["attribute"], negated)
         conclusion = ParsedAtom(conclusion_atom, None, _offset(m.span("attribute"), start))
         return ParsedSentence(span, tuple(conditions), conclusion)
+    if m := _CLASS_RULE.fullmatch(body):
+        group, name = ("noun", m["noun"]) if m["noun"] else ("plural", singular(m["plural"]))
+        condition = ParsedAtom(Atom(VARIABLE, "is", name), None, _offset(m.span(group), start))
+        attribute = m["attribute"]
+        if m["plural"] and _is_plural_noun(attribute):  # "Jompuses are yumpuses": the class "yumpus"
+            attribute = singular(attribute)
+        conclusion_atom = Atom(VARIABLE, "is", attribute, bool(m["attribute_not"]))
+        conclusion = ParsedAtom(conclusion_atom, None, _offset(m.span("attribute"), start))
+        return ParsedSentence(span, (condition,), conclusion)
     fact = _parse_clause(body, start, previous=None)
     if fact is None or fact.atom.subject == VARIABLE:
         return None
@@ -827,12 +859,14 @@ class _TheorySampler:
 @dataclass
 class TheoryGraph(TextGraph):
     """A `TextGraph` of a theory, plus `unparsed`: the spans of the sentences no template matched (they are
-    in `sentences` too, with no edges)."""
+    in `sentences` too, with no edges), and `derived_depth: int64 [E]`: 0 for an edge the text states (a fact,
+    a rule's link), d ≥ 1 for a literal that forward chaining proved at depth d (`theory_graph(closure=True)`)."""
 
     unparsed: list[Span] = field(default_factory=list)
+    derived_depth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def theory_graph(context: str, *, nlp: Language | None = None) -> TheoryGraph:
+def theory_graph(context: str, *, nlp: Language | None = None, closure: bool = False) -> TheoryGraph:
     """The theory's entities, attributes and rules as a graph (schema: docs/text-graphs.md).
 
     Facts: (subject, relation, object) edges, "Bob is red" -> (Bob, is, red), "The cat does not chase the
@@ -842,6 +876,11 @@ def theory_graph(context: str, *, nlp: Language | None = None) -> TheoryGraph:
     about a named entity also links that entity ("if_subject" in, "then_subject" out). Negated conditions
     and conclusions set `negated` on their object edge. `nlp`: see `split_sentences`.
 
+    closure: also add every literal that `forward_chain` proves from the parsed theory and the text does not
+    state, as a fact edge (subject -> object, `negated` for a proved negation) read from the sentence of the rule
+    that concluded it; `derived_depth` says which edges these are. The reasoning is symbolic, over what the
+    parser read (never a gold proof).
+
     >>> g = theory_graph("The cat chases the dog. If someone is big then they are not red. Hello.")
     >>> g.edge_triples()
     [('cat', 'chases', 'dog'), ('big', 'if', 'rule 1'), ('rule 1', 'not_then', 'red')]
@@ -850,20 +889,27 @@ def theory_graph(context: str, *, nlp: Language | None = None) -> TheoryGraph:
     """
     parsed = parse_theory(context, nlp=nlp)
     builder = TextGraphBuilder(context)
-    rules = 0
+    rule_sentences: list[int] = []  # sentence index of each rule, in `Theory.rules` order
     for span, statement in zip(parsed.sentences, parsed.statements):
         sentence = builder.sentence(span)
         if statement is not None and statement.is_rule:
-            rules += 1
-            _add_rule(builder, statement, f"rule {rules}", sentence=sentence)
+            rule_sentences.append(sentence)
+            _add_rule(builder, statement, f"rule {len(rule_sentences)}", sentence=sentence)
         elif statement is not None:
             fact = statement.conclusion
             subject = builder.node(fact.atom.subject, "entity", fact.subject_span)
             obj = builder.node(fact.atom.object, _object_type(fact.atom), fact.object_span)
             spans = {"source_span": fact.subject_span, "target_span": fact.object_span}
             builder.edge(subject, obj, fact.atom.relation, sentence=sentence, negated=fact.atom.negated, **spans)
+    depths = [0] * len(builder.graph.edge_labels)
+    if closure:
+        for atom, derivation in forward_chain(parsed.theory()).derivations.items():
+            if derivation.rule is not None:
+                subject, obj = builder.node(atom.subject, "entity"), builder.node(atom.object, _object_type(atom))
+                builder.edge(subject, obj, atom.relation, sentence=rule_sentences[derivation.rule], negated=atom.negated)
+                depths.append(derivation.depth)
     graph = builder.build()
-    return TheoryGraph(**vars(graph), unparsed=parsed.unparsed)
+    return TheoryGraph(**vars(graph), unparsed=parsed.unparsed, derived_depth=np.array(depths, dtype=np.int64))
 
 
 def _add_rule(builder: TextGraphBuilder, statement: ParsedSentence, name: str, *, sentence: int) -> None:

@@ -71,6 +71,32 @@ def test_proofwriter_examples_carry_the_theory_graph(tmp_path):
         assert first.text[start:end].lower().endswith(first.meta["nodes"][node].split()[-1].lower())
 
 
+def test_theory_closure_adds_proved_literals_and_queries_the_statement_in_its_own_cache(tmp_path):
+    records = write_proofwriter(tmp_path / "pw.json", depth=3)
+    plain = preprocess(tmp_path / "pw.json", tmp_path / "cache", task="proofwriter", workers=1)
+    result = CliRunner().invoke(main, ["preprocess", "--task", "proofwriter", "--input", str(tmp_path / "pw.json"),
+                                       "--output", str(tmp_path / "cache"), "--workers", "1", "--theory-closure",
+                                       "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    closed = json.loads(result.output)
+    assert closed["cache_dir"] != plain.cache_dir and closed["made"] == len(records)
+    pairs = zip(ShardCache(plain.cache_dir).examples(), ShardCache(closed["cache_dir"]).examples(), records)
+    added = queried = 0
+    for one, two, record in pairs:
+        assert "query_node_index" not in one.meta and two.num_edges >= one.num_edges
+        added += two.num_edges - one.num_edges
+        query = two.meta["query_node_index"]
+        if -1 in query:  # a statement about something the theory never names
+            assert "query_not_in_graph" in two.meta["flags"]
+            continue
+        subject, obj = (two.meta["nodes"][node] for node in query)
+        assert record.statement.startswith((f"The {subject} ", f"{subject} ")) and record.statement.endswith(f"{obj}.")
+        queried += 1
+    assert added > 0 and queried > len(records) // 2
+    with pytest.raises(ValueError, match="theory_closure"):
+        preprocess(tmp_path / "pw.json", tmp_path / "cache", task="clutrr", theory_closure=True)
+
+
 def test_clutrr_examples_are_story_graphs_with_the_query(tmp_path):
     records = list(generate_clutrr(6, k=3, seed=2))
     write_clutrr(records, tmp_path / "c.csv")

@@ -24,6 +24,7 @@ from kgreason.data.proofwriter import (
     read_proofwriter,
     render_rule,
     rule_forms,
+    singular,
     theory_graph,
     with_proof_depths,
 )
@@ -256,6 +257,30 @@ def test_rendered_rules_parse_back(people):
         render_rule(rules[1], form="all")
 
 
+def test_prontoqa_class_sentences_are_rules_over_singular_classes():
+    text = ("Jompuses are not shy. Jompuses are yumpuses. Each yumpus is a dumpus. Every dumpus is not nervous. "
+            "Max is a jompus.")
+    theory = parse_theory(text).theory()
+    assert theory.facts == [Atom("Max", "is", "jompus")]
+    assert theory.rules == [
+        Rule((Atom(X, "is", "jompus"),), Atom(X, "is", "shy", True)),
+        Rule((Atom(X, "is", "jompus"),), Atom(X, "is", "yumpus")),
+        Rule((Atom(X, "is", "yumpus"),), Atom(X, "is", "dumpus")),
+        Rule((Atom(X, "is", "dumpus"),), Atom(X, "is", "nervous", True)),
+    ]
+    closure = forward_chain(theory)
+    assert closure.answer(parse_statement("Max is not nervous.")) == ("True", 3)
+    assert closure.answer(parse_statement("Max is shy.")) == ("False", 1)
+    assert closure.answer(parse_statement("Max is not a dumpus.")) == ("False", 2)
+    assert [singular(w) for w in ("Wumpuses", "cats", "butterflies", "foxes", "horses")] == [
+        "wumpus", "cat", "butterfly", "fox", "horse"]
+
+
+def test_the_parser_and_chainer_answer_prontoqa():
+    report = check_records(read_proofwriter(dataset("logic_lm_subsets", "ProntoQA", "dev.json")))
+    assert report.unparsed_sentences == [] and report.agreed == report.questions == 500
+
+
 def test_statements():
     assert parse_statement("The bald eagle does not visit Bob.") == Atom("bald eagle", "visits", "Bob", True)
     assert Atom("bald eagle", "visits", "Bob", True).text() == "The bald eagle does not visit Bob."
@@ -327,6 +352,33 @@ def test_spacy_sentences_give_the_same_graph():
     nlp.add_pipe("sentencizer")
     with_spacy, plain = theory_graph(THEORY, nlp=nlp), theory_graph(THEORY)
     assert with_spacy.sentences == plain.sentences and with_spacy.edge_triples() == plain.edge_triples()
+
+
+def test_the_closure_adds_each_proved_literal_read_from_its_rule():
+    text = ("Bob is big. The cat chases the dog. If someone is big then they are not red. "
+            "If someone is not red then they chase the dog.")
+    plain, closed = theory_graph(text), theory_graph(text, closure=True)
+    assert closed.edge_triples() == [*plain.edge_triples(), ("Bob", "not_is", "red"), ("Bob", "chases", "dog")]
+    assert plain.derived_depth.tolist() == [0] * plain.num_edges
+    assert closed.derived_depth.tolist() == [0] * plain.num_edges + [1, 2]
+    assert closed.sentence_index.tolist()[-2:] == [2, 3]  # the sentences of the rules that concluded them
+    assert closed.negated.tolist()[-2:] == [True, False]
+
+
+def test_the_closure_graph_answers_every_generated_question_at_its_statement():
+    from kgreason.data.preprocess_tasks import statement_nodes
+
+    for generated in generate_theories(6, depth=3, seed=4):
+        graph = theory_graph(generated.records[0].context, closure=True)
+        for record in generated.records:
+            atom = parse_statement(record.statement)
+            source, target = statement_nodes(record.statement, graph)
+            edges = [(neg == atom.negated) for (s, t), label, neg in
+                     zip(graph.edges.tolist(), graph.edge_labels, graph.negated.tolist())
+                     if (s, t) == (source, target) and label == atom.relation]
+            found = "Unknown" if not edges else "True" if edges[0] else "False"
+            assert found == record.choices[record.label], record.statement
+    assert statement_nodes("All red things are big.", graph) == [-1, -1]
 
 
 def test_the_graph_has_rdf_and_pyg_views():

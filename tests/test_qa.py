@@ -293,13 +293,17 @@ def test_questions_become_task_records():
         causal_question(Query("The glass fell. What happened as a result?"), "ecare")
 
 
-def test_proofwriter_statements_with_or_without_context(tmp_path, tokenizer):
+@pytest.mark.parametrize("theory_closure", [False, True])
+def test_proofwriter_statements_with_or_without_context(tmp_path, tokenizer, theory_closure):
+    """A question is answered as the run answered it, with the run's graph (with `theory_closure`, the proved
+    literals and the statement's query nodes too)."""
     from kgreason.data.proofwriter import read_proofwriter
 
     run = tiny_run("proofwriter", "generated", tmp_path / "pw", tokenizer, model_kwargs={"graph_hidden_size": 16},
-                   preprocess_kwargs={"nlp": "blank"},
+                   preprocess_kwargs={"nlp": "blank", "theory_closure": theory_closure},
                    generate_kwargs={"train_size": 6, "test_size": 1, "train_lengths": (1,), "test_lengths": (1,)})
     qa = GraphQA.from_pretrained(run.model_dir, device="cpu")
+    assert qa.bundle.settings.theory_closure is theory_closure
     records = list(read_proofwriter(run.out / "data" / "test_1.jsonl"))
     apart = list(qa.pipe([{"question": r.statement, "context": r.context} for r in records]))
     joined = list(qa.pipe([f"{r.context} {r.statement}" for r in records]))
