@@ -16,6 +16,8 @@ What it measures:
   and the share with an evidence path (length <= 3) from the premise to each hypothesis.
 - With `--ecare-train`, e-CARE train too (7x longer: the workers' fixed start-up, about 5 s, weighs less).
 - A second run of each on the same cache (everything cached: the cost of a rerun).
+- How long a fresh process takes to become an e-CARE worker, side by side with and without PyTorch imported
+  (spaCy's thinc imports it when installed; the workers keep it out when their pipeline has no PyTorch layer).
 
 Targets (issue 4): >= 200 examples/s for both; CLUTRR entity recall >= 99%, gold edges recovered >= 98%,
 label accuracy reported (aim >= 90%). Prints a table and writes bench/results/preprocess.json.
@@ -75,6 +77,32 @@ def timed_runs(path: Path, cache: Path, **options) -> dict:
         "errors": len(cold.errors),
         "cache_dir": cold.cache_dir,
     }
+
+
+STARTUP = """
+import sys, time
+started = time.perf_counter()
+if {with_torch}:
+    import torch  # what spaCy's thinc did in every worker before kgreason kept PyTorch out of them
+from kgreason.data.preprocess import Settings, _init_worker
+_init_worker("ecare", Settings(task="ecare", nlp={nlp!r}, store={store!r}))
+print(time.perf_counter() - started)
+"""
+
+
+def worker_startup(store: Path, nlp_name: str, repeats: int = 3) -> dict:
+    """Seconds for a fresh process to become an e-CARE worker (imports, spaCy model, KG, linker), side by side
+    with and without PyTorch imported, alternating; the median of `repeats` each."""
+    import statistics
+    import subprocess
+
+    seconds: dict[str, list[float]] = {"with_torch": [], "without_torch": []}
+    for _ in range(repeats):
+        for arm in seconds:
+            code = STARTUP.format(with_torch=arm == "with_torch", nlp=nlp_name, store=str(store))
+            out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+            seconds[arm].append(float(out.split()[-1]))
+    return {arm: statistics.median(values) for arm, values in seconds.items()} | {"runs": seconds}
 
 
 def clutrr_quality(path: Path, nlp_name: str) -> dict:
@@ -142,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                                       workers=args.workers)
         results["ecare"]["conceptnet_ingest_seconds"] = ingest_seconds
         results["ecare"]["coverage"] = ecare_coverage(results["ecare"]["cache_dir"])
+        print("e-CARE worker start-up, with and without PyTorch ...", flush=True)
+        results["ecare"]["worker_startup_seconds"] = worker_startup(tmp / "conceptnet", args.nlp)
         if args.ecare_train and not args.limit:
             print("e-CARE train ...", flush=True)
             results["ecare-train"] = timed_runs(datasets / ECARE_TRAIN, tmp / "cache", task="ecare",
@@ -172,6 +202,9 @@ def render(results: dict) -> None:
         console.print(f"{verdict}  {task}: {r['examples_per_s']:.0f} examples/s end to end (target >= {TARGET_EXAMPLES_PER_S})")
     console.print(f"CLUTRR story graphs vs gold: {results['clutrr']['quality']}")
     console.print(f"e-CARE coverage: {results['ecare']['coverage']}")
+    startup = results["ecare"]["worker_startup_seconds"]
+    console.print(f"e-CARE worker start-up (median): {startup['without_torch']:.2f} s now, "
+                  f"{startup['with_torch']:.2f} s with PyTorch imported as spaCy's thinc did")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,8 @@ class KGQABatch(GraphCounts):
     num_choices: C, or None for classification (then R = B)
     query_nodes, query_targets: int64 [G] the node asked about and its relative (CLUTRR's query (A, B)),
         offset like edge_index; -1 where absent. None when no example has a query.
+    query_relations: int64 [G] the `RelationVocabulary` id of the relation asked about (`meta["query_relation"]`,
+        a ProofWriter statement's "is" / "not_chases"); -1 where absent. None when no example names one.
     edge_char_spans: int64 [E, 2] the characters in the row's text of the sentence each edge was read from;
     edge_token_spans: int64 [E, 3] (row, first token, end token) of that sentence in `input_ids`, the end
         cut at truncation; tokens -1 where unknown or truncated away. Both None without text graphs.
@@ -210,6 +212,7 @@ class KGQABatch(GraphCounts):
     num_choices: int | None = None
     query_nodes: torch.Tensor | None = None
     query_targets: torch.Tensor | None = None
+    query_relations: torch.Tensor | None = None
     edge_char_spans: torch.Tensor | None = None
     edge_token_spans: torch.Tensor | None = None
     edge_endpoint_token_spans: torch.Tensor | None = None
@@ -372,6 +375,8 @@ def _check(example: KGQAExample) -> None:
                         ('meta["query_node_index"]', np.asarray(example.meta.get("query_node_index", []), np.int64))):
         if len(nodes) and nodes.max() >= example.num_nodes:
             problems.append(f"{name} has node {nodes.max()} of {example.num_nodes}")
+    if not isinstance(example.meta.get("query_relation", ""), str):
+        problems.append(f'meta["query_relation"] is {example.meta["query_relation"]!r}, not a relation name')
     if problems:
         raise ValueError(f"{_describe(example)}: {'; '.join(problems)}; preprocess its file again")
 
@@ -468,6 +473,10 @@ def _graph_union(examples: Sequence[KGQAExample], *, relations: RelationVocabula
         query = np.array([(list(e.meta.get("query_node_index", ())) + [-1, -1])[:2] for e in examples], np.int64)[graph_example]
         offset_query = np.where(query >= 0, query + graph_node_offset[:, None], -1)
         graphs["query_nodes"], graphs["query_targets"] = offset_query[:, 0].copy(), offset_query[:, 1].copy()
+    if any("query_relation" in e.meta for e in examples):
+        asked = [e.meta.get("query_relation") for e in examples]
+        graphs["query_relations"] = np.array([-1 if name is None else relations.id(name) for name in asked],
+                                             np.int64)[graph_example]
     return graphs
 
 

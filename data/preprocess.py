@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -322,6 +323,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(task: str, config: Settings) -> None:
+    from .preprocess_tasks import pipeline_uses_torch
+
+    if not pipeline_uses_torch(config.nlp):  # spaCy's thinc imports PyTorch when it is installed (1.5 s a worker)
+        sys.modules.setdefault("torch", None)  # and this pipeline never calls it: `import torch` now fails fast
     spec = tasks()[task]
     _WORKER.update(spec=spec, config=config, resources=spec.load(config))
 

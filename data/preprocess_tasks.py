@@ -23,6 +23,7 @@ Text graphs (clutrr, proofwriter) number their nodes 0..N-1 (`node_ids`) and the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,24 @@ from kgreason.kg.errors import ParseError
 
 from .example import KGQAExample
 from .preprocess import Settings, Task, clean_text
-from .text_graph import NEGATED, TextGraph
+from .text_graph import NEGATED, UNTYPED, TextGraph
+
+
+def pipeline_uses_torch(name: str) -> bool:
+    """Whether the spaCy pipeline `name` (a package name or a directory; "blank" has no model) names PyTorch or
+    a transformer in its config.cfg, read without importing spaCy. True when the config cannot be found."""
+    if name == "blank":
+        return False
+    path = Path(name)
+    if not path.is_dir():
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            return True
+        path = Path(next(iter(spec.submodule_search_locations)))
+    configs = sorted(path.glob("config.cfg")) + sorted(path.glob("*/config.cfg"))
+    return not configs or bool(re.search(r"torch|transformer", configs[0].read_text(encoding="utf-8"), re.IGNORECASE))
 
 
 def load_nlp(settings: Settings, *, disable: tuple[str, ...] = ()):
@@ -206,7 +224,7 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
         meta = {"task": "proofwriter", "id": record.id, "statement": record.statement, "depth": record.depth,
                 "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
         if settings.theory_closure:
-            meta["query_node_index"] = statement_nodes(record.statement, graph)
+            meta["query_node_index"], meta["query_relation"] = statement_query(record.statement, graph)
             if -1 in meta["query_node_index"]:  # answered from the text alone: the graph side gets no query
                 flags = sorted({*flags, "query_not_in_graph"})
         example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)
@@ -216,16 +234,18 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
     return examples
 
 
-def statement_nodes(statement: str, graph: TextGraph) -> list[int]:
-    """[subject node, object node] of the fact a question states, -1 for a side the graph lacks (both -1 when
-    the statement is not a fact sentence)."""
+def statement_query(statement: str, graph: TextGraph) -> tuple[list[int], str]:
+    """The fact a question states, as a query on `graph`: ([subject node, object node], its edge label), e.g.
+    "Bob is not red." -> ([Bob's node, red's node], "not_is"). A side the graph lacks is -1; a statement that is
+    not a fact sentence gives ([-1, -1], `UNTYPED`)."""
     from .proofwriter import parse_statement
 
     try:
         atom = parse_statement(statement)
     except ValueError:
-        return [-1, -1]
-    return [graph.nodes.index(name) if name in graph.nodes else -1 for name in (atom.subject, atom.object)]
+        return [-1, -1], UNTYPED
+    nodes = [graph.nodes.index(name) if name in graph.nodes else -1 for name in (atom.subject, atom.object)]
+    return nodes, NEGATED + atom.relation if atom.negated else atom.relation
 
 
 # --- e-CARE and COPA ---------------------------------------------------------------------------------------

@@ -63,6 +63,9 @@ class FusionConfig:
     edge_endpoints: text-graph edge inputs also read the states of the edge's two mentions in its sentence
         (`batch.edge_endpoint_token_spans`), so that two edges read from one sentence differ ("[Ann] took her son
         [Bob] and his sister [Cat]": Ann-Bob is "son", Bob-Cat "sister")
+    query_relation: the query node's input also embeds the relation asked about (`batch.query_relations`, as
+        NBFNet conditions on the query relation), so that the graph side can tell the fact asked about from the
+        other facts between the same two nodes; `run_pipeline` sets it when the training examples name one
     text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
         text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
     """
@@ -83,6 +86,7 @@ class FusionConfig:
     edge_text: str = "story"
     edge_endpoints: bool = False
     dropout: float = 0.1
+    query_relation: bool = False
     text_encoder: str | None = None
     text_freeze: str | int | None = None
     text_lora: dict[str, Any] | None = None
@@ -179,7 +183,8 @@ class GraphSide(nn.Module):
     Node inputs `x: [N, Hg]`: `NodeFeatures` (learned ids and node types, or node types only) plus, in "type" mode
     with text states, the mean of the projected sentence states of the node's edges. Edge inputs `edge_attr:
     [E, Hg]`: the projected `pool_spans` of each text-graph edge's sentence (`batch.edge_token_spans`), None for
-    background-KG batches. The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
+    background-KG batches. With `query_relation`, the query node's input adds an embedding of the relation asked
+    about. The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
     it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target), or
     the target state alone (`graph_readout="target"`).
     A graph without nodes pools to a learned `no_graph` vector, so its row still gets an answer.
@@ -197,6 +202,7 @@ class GraphSide(nn.Module):
         self.encoder = build_graph_encoder(config.graph_encoder, hidden_size=hidden, num_relations=config.num_relations,
                                            num_layers=config.graph_layers, dropout=config.dropout,
                                            **config.graph_options)
+        self.query_relation = nn.Embedding(config.num_relations, hidden) if config.query_relation else None
         self.pool_score = nn.Linear(hidden, 1)
         self.no_graph = nn.Parameter(torch.zeros(hidden))
         self.readout_target_only = config.graph_readout in ("target", "relation")
@@ -220,6 +226,10 @@ class GraphSide(nn.Module):
         if self.mode == "type" and edge_attr is not None:
             ends = batch.edge_index.reshape(-1)  # both endpoints of every edge
             x = x + scatter(edge_attr.repeat(2, 1), ends, dim_size=batch.num_nodes, reduce="mean")
+        asked, sources = batch.query_relations, batch.query_nodes
+        if self.query_relation is not None and asked is not None and sources is not None:
+            present = ((asked >= 0) & (sources >= 0)).unsqueeze(-1)
+            x = x.index_add(0, sources.clamp(min=0), self.query_relation(asked.clamp(min=0)).to(x.dtype) * present)
         return x
 
     def encode(self, batch: KGQABatch, x: Tensor, edge_attr: Tensor | None) -> tuple[Tensor, Tensor]:

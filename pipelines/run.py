@@ -332,7 +332,7 @@ def run_pipeline(
     labels = LabelVocabulary.for_task(task) if task in LOGIC_TASKS else None
     if text_graphs:
         relations = RelationVocabulary.build(train)
-        graph_config = {"node_features": "type"}
+        graph_config = {"node_features": "type", "query_relation": any("query_relation" in e.meta for e in train)}
     else:
         from kgreason.kg import KnowledgeGraph
 

@@ -3,6 +3,7 @@ shapes, gradients, save / load, determinism, empty graphs, both heads, and a sho
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -276,6 +277,29 @@ def test_the_target_readout_gives_the_head_the_query_targets_state_alone(fusion,
     torch.testing.assert_close(vector[targets >= 0], h[targets[targets >= 0]])
     assert (vector[targets < 0] == 0).all()  # the unlinked story has no target
     assert model(batch).logits.shape == (4, len(KINSHIP))
+
+
+def test_the_query_relation_is_added_to_the_query_nodes_input_alone(tokenizer):
+    """`query_relation=True`: the relation asked about (`meta["query_relation"]`, by vocabulary id; -1 where an
+    example names none, <unk> for a name never seen) is embedded into its query node's input, and the answer
+    depends on it."""
+    examples = [*kinship_examples(3, seed=1), unlinked_story()]
+    for example, asked in zip(examples, ("sister", "not_sister", None)):
+        if asked is not None:
+            example.meta["query_relation"] = asked
+    batch = text_batch(tokenizer, examples)
+    vocabulary = RelationVocabulary("text", ("<unk>", *sorted(KINSHIP)))
+    assert batch.query_relations.tolist() == [vocabulary.id("sister"), 0, -1, -1]
+    model = make_model("interaction", "composition", tokenizer, query_relation=True).eval()
+    with torch.no_grad():
+        x = model.graph.node_inputs(batch, None)
+        without = model.graph.node_inputs(replace(batch, query_relations=None), None)
+        changed = (x != without).any(-1).nonzero().squeeze(-1)
+        assert changed.tolist() == batch.query_nodes[:2].tolist()
+        torch.testing.assert_close(x[changed] - without[changed], model.graph.query_relation(batch.query_relations[:2]))
+        other = replace(batch, query_relations=torch.tensor([vocabulary.id("mother"), 0, -1, -1]))
+        assert not torch.allclose(model(batch).logits[0], model(other).logits[0])
+    assert make_model("interaction", "composition", tokenizer).graph.query_relation is None
 
 
 @pytest.mark.parametrize("fusion", ["graph_only", "late"])

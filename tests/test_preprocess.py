@@ -86,6 +86,7 @@ def test_theory_closure_adds_proved_literals_and_queries_the_statement_in_its_ow
         assert "query_node_index" not in one.meta and two.num_edges >= one.num_edges
         added += two.num_edges - one.num_edges
         query = two.meta["query_node_index"]
+        assert two.meta["query_relation"].startswith("not_") == (" not " in record.statement)
         if -1 in query:  # a statement about something the theory never names
             assert "query_not_in_graph" in two.meta["flags"]
             continue
@@ -227,3 +228,14 @@ def test_clutrr_story_without_brackets_is_kept_and_flagged_without_ner(tmp_path)
     made = list(ShardCache(summary.cache_dir).examples())
     assert summary.flags["no_linked_entity"] == 1 and made[1].num_nodes == 0 and made[0].num_nodes > 0
     assert "no_linked_entity" in made[1].meta["flags"] and made[1].meta["query_node_index"] == [-1, -1]
+
+
+def test_pipeline_uses_torch_reads_the_config_without_spacy(tmp_path):
+    from kgreason.data.preprocess_tasks import pipeline_uses_torch
+
+    cnn, transformer = tmp_path / "cnn", tmp_path / "trf" / "en_trf-1.0"
+    for path, architecture in ((cnn, "spacy.Tok2Vec.v2"), (transformer, "spacy-transformers.TransformerModel.v3")):
+        path.mkdir(parents=True)
+        (path / "config.cfg").write_text(f'[components.tok2vec.model]\n@architectures = "{architecture}"\n')
+    assert not pipeline_uses_torch(str(cnn)) and pipeline_uses_torch(str(tmp_path / "trf"))
+    assert not pipeline_uses_torch("blank") and pipeline_uses_torch("no_such_pipeline_package")

@@ -366,19 +366,18 @@ def test_the_closure_adds_each_proved_literal_read_from_its_rule():
 
 
 def test_the_closure_graph_answers_every_generated_question_at_its_statement():
-    from kgreason.data.preprocess_tasks import statement_nodes
+    from kgreason.data.preprocess_tasks import statement_query
 
     for generated in generate_theories(6, depth=3, seed=4):
         graph = theory_graph(generated.records[0].context, closure=True)
         for record in generated.records:
-            atom = parse_statement(record.statement)
-            source, target = statement_nodes(record.statement, graph)
-            edges = [(neg == atom.negated) for (s, t), label, neg in
-                     zip(graph.edges.tolist(), graph.edge_labels, graph.negated.tolist())
-                     if (s, t) == (source, target) and label == atom.relation]
-            found = "Unknown" if not edges else "True" if edges[0] else "False"
+            (source, target), asked = statement_query(record.statement, graph)
+            labels = {"not_" + label if neg else label for (s, t), label, neg in
+                      zip(graph.edges.tolist(), graph.edge_labels, graph.negated.tolist()) if (s, t) == (source, target)}
+            opposite = asked.removeprefix("not_") if asked.startswith("not_") else "not_" + asked
+            found = "True" if asked in labels else "False" if opposite in labels else "Unknown"
             assert found == record.choices[record.label], record.statement
-    assert statement_nodes("All red things are big.", graph) == [-1, -1]
+    assert statement_query("All red things are big.", graph) == ([-1, -1], "mentions")
 
 
 def test_the_graph_has_rdf_and_pyg_views():

@@ -303,7 +303,7 @@ def test_proofwriter_statements_with_or_without_context(tmp_path, tokenizer, the
                    preprocess_kwargs={"nlp": "blank", "theory_closure": theory_closure},
                    generate_kwargs={"train_size": 6, "test_size": 1, "train_lengths": (1,), "test_lengths": (1,)})
     qa = GraphQA.from_pretrained(run.model_dir, device="cpu")
-    assert qa.bundle.settings.theory_closure is theory_closure
+    assert qa.bundle.settings.theory_closure is theory_closure and qa.model.config.query_relation is theory_closure
     records = list(read_proofwriter(run.out / "data" / "test_1.jsonl"))
     apart = list(qa.pipe([{"question": r.statement, "context": r.context} for r in records]))
     joined = list(qa.pipe([f"{r.context} {r.statement}" for r in records]))
