@@ -199,7 +199,7 @@ class GraphEncoder(nn.Module):
             if query_nodes.dim() != 1 or int(query_nodes.min()) < -1 or int(query_nodes.max()) >= num_nodes:
                 raise ValueError(f"{where}: query_nodes must be [B] global node indices in [0, {num_nodes}) or -1, "
                                  f"got {query_nodes.tolist()}")
-            if batch is not None:
+            if batch is not None and num_nodes:  # (without nodes every query is -1, checked above)
                 present = query_nodes >= 0
                 graph_of_query = batch[query_nodes.clamp(min=0)]
                 expected = torch.arange(query_nodes.numel(), device=batch.device)
@@ -578,7 +578,7 @@ class ClosureEncoder(GraphEncoder):
         return logits.float().log_softmax(dim=-1)
 
     def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
-        if query_nodes is None and h.size(0) == 0:  # no graph has a node
+        if h.size(0) == 0:  # no graph has a node (so every query is -1)
             return h, (edge_type.new_zeros(0, dtype=torch.float) if with_importance else None)
         if query_nodes is None:
             raise ValueError("graph encoder 'closure' reads the relation from each graph's query node: pass "

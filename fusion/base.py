@@ -228,8 +228,8 @@ class GraphSide(nn.Module):
             x = x + scatter(edge_attr.repeat(2, 1), ends, dim_size=batch.num_nodes, reduce="mean")
         asked, sources = batch.query_relations, batch.query_nodes
         if self.query_relation is not None and asked is not None and sources is not None:
-            present = ((asked >= 0) & (sources >= 0)).unsqueeze(-1)
-            x = x.index_add(0, sources.clamp(min=0), self.query_relation(asked.clamp(min=0)).to(x.dtype) * present)
+            present = (asked >= 0) & (sources >= 0)
+            x = x.index_add(0, sources[present], self.query_relation(asked[present]).to(x.dtype))
         return x
 
     def encode(self, batch: KGQABatch, x: Tensor, edge_attr: Tensor | None) -> tuple[Tensor, Tensor]:

@@ -177,9 +177,15 @@ def test_same_seed_same_logits(fusion, encoder, tokenizer):
 
 
 @every_model
-def test_rows_without_a_graph_still_get_an_answer(fusion, encoder, tokenizer):
-    model = make_model(fusion, encoder, tokenizer).eval()
-    batch = text_batch(tokenizer, [unlinked_story(0), unlinked_story(2)])
+@pytest.mark.parametrize("asked", [False, True])
+def test_rows_without_a_graph_still_get_an_answer(fusion, encoder, asked, tokenizer):
+    """Also when the rows ask about nodes and a relation their (empty) graphs lack (a FOLIO statement)."""
+    model = make_model(fusion, encoder, tokenizer, query_relation=asked).eval()
+    stories = [unlinked_story(0), unlinked_story(2)]
+    if asked:
+        for story in stories:
+            story.meta.update(query_node_index=[-1, -1], query_relation="sister")
+    batch = text_batch(tokenizer, stories)
     assert batch.num_nodes == 0 and batch.num_edges == 0
     with torch.no_grad():
         output = model(batch)
