@@ -256,7 +256,7 @@ _ALL_RULE = re.compile(  # "All red, cold things are round", "Red things are not
 )
 _CLASS_RULE = re.compile(  # ProntoQA: "Each yumpus is [not] a dumpus", "Every wumpus is [not] red", "Wumpuses are [not] red"
     r"(?:(?:Each|Every) (?P<noun>[a-z]+) is|(?P<plural>(?!All\b)[A-Z][a-z]+) are) (?P<attribute_not>not )?"
-    r"(?P<article>an? )?(?P<attribute>[a-z]+)"
+    r"(?:an? )?(?P<attribute>[a-z]+)"
 )
 _SENTENCE = re.compile(r"[^\s.](?:[^.]*[^\s.])?\.?")  # up to and including the next period
 
