@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from test_fusion import tiny_text_encoder
 
 from kgreason.data.example import KGQAExample
+from kgreason.data.shards import ShardCache
 from kgreason.kg.errors import TaskInputError
 from kgreason.pipelines.cli import main
 from kgreason.pipelines.run import evaluate_model, find_task_files, generate_task_files, run_pipeline, split_dev
@@ -137,6 +138,27 @@ def test_train_and_evaluate_commands(tokenizer, tmp_path):
     assert reports["test_6"]["accuracy"] == trained["accuracy"] and reports["test_6"]["n"] == 24
     missing = runner.invoke(main, ["evaluate", "--model", str(tmp_path), "--data", str(out / "data")])
     assert missing.exit_code == 2 and "bundle.json" in missing.output
+
+
+def test_train_command_with_the_theory_closure(tokenizer, tmp_path):
+    """`kgreason train --task proofwriter --theory-closure`: the settings are saved with the model, the examples
+    name the statement's query, and the model reads its relation."""
+    model_dir = tmp_path / "tiny-bert"
+    tiny_text_encoder(tokenizer).save_pretrained(model_dir)
+    tokenizer.save_pretrained(str(model_dir))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "train", "--task", "proofwriter", "--out", str(out), "--theory-closure", "--text-encoder", str(model_dir),
+        "--epochs", "1", "--batch-size", "8", "--workers", "1", "--limit", "24", "--device", "cpu", "-q",
+        "--model-option", "graph_layers=1", "--model-option", "graph_readout=target"])
+    assert result.exit_code == 0, result.output
+    bundle = json.loads((out / "model" / "bundle.json").read_text())
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert bundle["settings"]["theory_closure"] is True and config["query_relation"] is True
+    results = json.loads((out / "results.json").read_text())
+    assert {"True", "False", "Unknown"} >= set(results["tests"]["test_4"]["groups"]["answer"])
+    examples = list(ShardCache(results["preprocessing"]["train"]["cache_dir"]).examples())
+    assert examples and all(len(e.meta["query_node_index"]) == 2 and e.meta["query_relation"] for e in examples)
 
 
 def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_path):
