@@ -21,6 +21,7 @@ Defined outcomes for bad input (counted in the summary):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -43,8 +44,6 @@ from .shards import ShardCache, write_json
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 5  # bump when the examples a task makes change (2: edge_char_spans, 3: proofwriter depths,
-#                  4: clutrr gold_chain, 5: causal edges oriented, causal evidence paths)
 FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
@@ -157,13 +156,29 @@ def tasks() -> dict[str, Task]:
     return preprocess_tasks.TASKS
 
 
+@functools.cache
+def example_code_digest() -> str:
+    """16 hex digits over the source of the packages that make examples (`kgreason.data`, `kgreason.kg`), so
+    that a change to how examples are made never reuses an old cache, also in an editable install whose version
+    number did not move."""
+    import kgreason.kg
+
+    digest = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(kgreason.kg.__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(f"{package.name}/{path.relative_to(package).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(settings: Settings, digest: str, shard_size: int) -> str:
-    """16 hex digits of the hash of the input's digest, the settings and the shard size."""
+    """16 hex digits of the hash of the input's digest, the settings, the shard size, the kgreason version and
+    `example_code_digest()`."""
     from importlib.metadata import version
 
     payload = json.dumps(
         {"input": digest, "settings": asdict(settings), "shard_size": shard_size, "kgreason": version("kgreason"),
-         "format": CACHE_FORMAT},
+         "code": example_code_digest()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

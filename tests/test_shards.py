@@ -51,3 +51,13 @@ def test_cache_key_changes_with_input_settings_and_shard_size():
     assert base == cache_key(Settings(task="clutrr"), "00", 256)
     assert len({base, cache_key(Settings(task="clutrr"), "01", 256), cache_key(Settings(task="clutrr", nlp="blank"), "00", 256),
                 cache_key(Settings(task="clutrr"), "00", 128)}) == 4
+
+
+def test_cache_key_changes_with_the_code_that_makes_examples(monkeypatch):
+    import kgreason.data.preprocess as preprocess_module
+
+    digest = preprocess_module.example_code_digest()
+    assert len(digest) == 16 and digest == preprocess_module.example_code_digest()
+    base = cache_key(Settings(task="proofwriter"), "00", 256)
+    monkeypatch.setattr(preprocess_module, "example_code_digest", lambda: "edited")
+    assert cache_key(Settings(task="proofwriter"), "00", 256) != base
