@@ -52,6 +52,11 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # composition step from the statement's subject, read out at its object (a proved literal is one edge away)
     "interaction-theory-closure": Variant("interaction", {"graph_layers": 1, "graph_readout": "target"},
                                           preprocess={"theory_closure": True}),
+    # the same with multiplicative (DistMult) messages, so that the query relation meets each edge's relation as a
+    # product, and the graph learning rate of the closure variants
+    "interaction-theory-closure-distmult": Variant(
+        "interaction", {"graph_layers": 1, "graph_readout": "target", "graph_options": {"message": "distmult"}},
+        training={"lr_graph": 3e-3}, preprocess={"theory_closure": True}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
@@ -143,7 +148,9 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "each edge's relation also reads its target's node input (`graph_options={read_target: true}`); "
              "`interaction-theory-closure`: the theory graph also holds every literal that forward chaining proves "
              "from the parsed text (`theory_closure`: symbolic, over what the reader parsed, no gold proof), and one "
-             "composition step from the statement's subject is read out at its object (`graph_readout=target`).", ""]
+             "composition step from the statement's subject, whose input also embeds the statement's relation "
+             "(`query_relation`), is read out at its object (`graph_readout=target`); `-distmult`: the same with "
+             "multiplicative messages (`graph_options={message: distmult}`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]
