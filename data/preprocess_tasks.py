@@ -186,7 +186,7 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
     for record, (text, flags), graph in zip(records, cleaned, graphs):
         if graph is None or not graph.nodes:
             graph, flags = graph or TextGraph(text), sorted({*flags, "no_linked_entity"})
-        query = [graph.nodes.index(name) if name in graph.nodes else -1 for name in record.query]
+        query = graph.node_indices(record.query)
         if -1 in query:  # answered from the text alone: the graph side gets no query node
             flags = sorted({*flags, "query_not_in_story"})
         meta = {"task": "clutrr", "id": record.id, "k": record.k, "task_name": record.task_name,
@@ -244,8 +244,7 @@ def statement_query(statement: str, graph: TextGraph) -> tuple[list[int], str]:
         atom = parse_statement(statement)
     except ValueError:
         return [-1, -1], UNTYPED
-    nodes = [graph.nodes.index(name) if name in graph.nodes else -1 for name in (atom.subject, atom.object)]
-    return nodes, NEGATED + atom.relation if atom.negated else atom.relation
+    return graph.node_indices((atom.subject, atom.object)), NEGATED + atom.relation if atom.negated else atom.relation
 
 
 # --- e-CARE and COPA ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Views go through the KG core: `to_knowledge_graph()` gives a `KnowledgeGraph` ov
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,11 @@ class TextGraph:
     def node(self, name: str) -> int:
         """The index of the node called `name` (KeyError when there is none)."""
         return self.nodes.index(name)
+
+    def node_indices(self, names: Iterable[str]) -> list[int]:
+        """The index of each node named, -1 for a name the graph has no node for (a query about someone the
+        text never mentions)."""
+        return [self.nodes.index(name) if name in self.nodes else -1 for name in names]
 
     def edge_triples(self) -> list[tuple[str, str, str]]:
         """Edges as `(source name, relation, target name)`, negated relations prefixed with `NEGATED`."""
