@@ -43,20 +43,20 @@ SENTENCE_EDGES = {"edge_text": "sentence", "graph_readout": "target"}  # each ed
 ENDPOINTS = {**SENTENCE_EDGES, "edge_endpoints": True}  # + the edge's two names in its sentence
 # the closure encoder's relation classes read as the labels; its table needs the larger graph learning rate
 CLOSURE = Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "closure", {"lr_graph": 3e-3})
+# ProofWriter theories plus the literals forward chaining proves from the parsed text (`theory_closure`); one
+# composition step from the statement's subject, read out at its object (a proved literal is one edge away)
+THEORY_CLOSURE = Variant("interaction", {"graph_layers": 1, "graph_readout": "target"},
+                         preprocess={"theory_closure": True})
 VARIANTS = {  # the tables show every variant that has a run directory
     "lm_only": Variant("lm_only", {}),
     "interaction": Variant("interaction", {}),
     # the ProofWriter theories with as many composition steps as CLUTRR's (the default is 2)
     "interaction-steps10": Variant("interaction", {"graph_layers": 10}),
-    # ProofWriter theories plus the literals forward chaining proves from the parsed text (`theory_closure`); one
-    # composition step from the statement's subject, read out at its object (a proved literal is one edge away)
-    "interaction-theory-closure": Variant("interaction", {"graph_layers": 1, "graph_readout": "target"},
-                                          preprocess={"theory_closure": True}),
+    "interaction-theory-closure": THEORY_CLOSURE,
     # the same with multiplicative (DistMult) messages, so that the query relation meets each edge's relation as a
     # product, and the graph learning rate of the closure variants
-    "interaction-theory-closure-distmult": Variant(
-        "interaction", {"graph_layers": 1, "graph_readout": "target", "graph_options": {"message": "distmult"}},
-        training={"lr_graph": 3e-3}, preprocess={"theory_closure": True}),
+    "interaction-theory-closure-distmult": THEORY_CLOSURE._replace(
+        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}}, training={"lr_graph": 3e-3}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
