@@ -57,6 +57,11 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # product, and the graph learning rate of the closure variants
     "interaction-theory-closure-distmult": THEORY_CLOSURE._replace(
         options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}}, training={"lr_graph": 3e-3}),
+    # the same, each edge's input also embedding the pair (asked relation, its relation), as NBFNet's relation
+    # vectors are a function of the query relation
+    "interaction-theory-closure-conditioned": THEORY_CLOSURE._replace(
+        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}, "query_conditioned_edges": True},
+        training={"lr_graph": 3e-3}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
@@ -150,7 +155,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "from the parsed text (`theory_closure`: symbolic, over what the reader parsed, no gold proof), and one "
              "composition step from the statement's subject, whose input also embeds the statement's relation "
              "(`query_relation`), is read out at its object (`graph_readout=target`); `-distmult`: the same with "
-             "multiplicative messages (`graph_options={message: distmult}`).", ""]
+             "multiplicative messages (`graph_options={message: distmult}`); `-conditioned`: the same, each edge's input "
+             "also embedding the pair (asked relation, the edge's relation) (`query_conditioned_edges`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]

@@ -66,6 +66,10 @@ class FusionConfig:
     query_relation: the query node's input also embeds the relation asked about (`batch.query_relations`, as
         NBFNet conditions on the query relation), so that the graph side can tell the fact asked about from the
         other facts between the same two nodes; `run_pipeline` sets it when the training examples name one
+    query_conditioned_edges: each edge's input also embeds the pair (relation asked about, the edge's relation), as
+        NBFNet makes its relation vectors a function of the query relation: an edge is read for what it says about
+        the question ("chases" asked, a "chases" edge: it answers; a "sees" edge: it does not), not only through
+        the product of two separate embeddings; a graph that asks about no relation adds nothing
     text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
         text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
     """
@@ -87,6 +91,7 @@ class FusionConfig:
     edge_endpoints: bool = False
     dropout: float = 0.1
     query_relation: bool = False
+    query_conditioned_edges: bool = False
     text_encoder: str | None = None
     text_freeze: str | int | None = None
     text_lora: dict[str, Any] | None = None
@@ -184,7 +189,8 @@ class GraphSide(nn.Module):
     with text states, the mean of the projected sentence states of the node's edges. Edge inputs `edge_attr:
     [E, Hg]`: the projected `pool_spans` of each text-graph edge's sentence (`batch.edge_token_spans`), None for
     background-KG batches. With `query_relation`, the query node's input adds an embedding of the relation asked
-    about. The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
+    about; with `query_conditioned_edges`, each edge's input adds an embedding of (asked relation, its relation).
+    The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
     it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target), or
     the target state alone (`graph_readout="target"`).
     A graph without nodes pools to a learned `no_graph` vector, so its row still gets an answer.
@@ -203,6 +209,9 @@ class GraphSide(nn.Module):
                                            num_layers=config.graph_layers, dropout=config.dropout,
                                            **config.graph_options)
         self.query_relation = nn.Embedding(config.num_relations, hidden) if config.query_relation else None
+        self.num_relations = config.num_relations
+        self.query_edge_pairs = (nn.Embedding(config.num_relations ** 2, hidden) if config.query_conditioned_edges
+                                 else None)  # row asked * num_relations + edge relation
         self.pool_score = nn.Linear(hidden, 1)
         self.no_graph = nn.Parameter(torch.zeros(hidden))
         self.readout_target_only = config.graph_readout in ("target", "relation")
@@ -232,8 +241,22 @@ class GraphSide(nn.Module):
             x = x.index_add(0, sources[present], self.query_relation(asked[present]).to(x.dtype))
         return x
 
+    def query_edge_inputs(self, batch: KGQABatch) -> Tensor | None:
+        """[E, Hg]: the embedding of (the relation its graph asks about, the edge's relation) for each edge, zeros
+        where the graph asks about none; None without `query_conditioned_edges` or `batch.query_relations`."""
+        asked = batch.query_relations
+        if self.query_edge_pairs is None or asked is None:
+            return None
+        edge_asks = asked[batch.batch[batch.edge_index[0]]]  # [E]
+        pairs = edge_asks.clamp(min=0) * self.num_relations + batch.edge_type
+        return self.query_edge_pairs(pairs) * (edge_asks >= 0).unsqueeze(-1)
+
     def encode(self, batch: KGQABatch, x: Tensor, edge_attr: Tensor | None) -> tuple[Tensor, Tensor]:
-        """x: [N, Hg] -> (node states [N, Hg], edge importance [E])."""
+        """x: [N, Hg]; edge_attr: [E, Hg] or None -> (node states [N, Hg], edge importance [E]). The encoder's
+        edge inputs are edge_attr plus `query_edge_inputs`."""
+        asked = self.query_edge_inputs(batch)
+        if asked is not None:
+            edge_attr = asked if edge_attr is None else edge_attr + asked.to(edge_attr.dtype)
         return self.encoder(x, batch.edge_index, batch.edge_type, batch=batch.batch, query_nodes=batch.query_nodes,
                             edge_attr=edge_attr, return_attention=True)
 

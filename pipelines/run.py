@@ -354,6 +354,11 @@ def run_pipeline(
                               num_relations=len(relations),
                               num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
                               **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
+        if config.query_conditioned_edges and not any("query_relation" in e.meta for e in train):
+            raise TaskInputError("model option query_conditioned_edges: no training example names the relation it "
+                                 "asks about, so every edge would be read as in a graph without a question",
+                                 hint="use it with examples that carry meta['query_relation'] (proofwriter with "
+                                      "--theory-closure), or leave it off")
         tokenizer = tokenizer or load_tokenizer(config.text_encoder)
         model = build_model(config, text_encoder=text_encoder)
         if config.graph_readout == "relation" and hasattr(model.graph.encoder, "favour"):

@@ -180,7 +180,7 @@ def test_same_seed_same_logits(fusion, encoder, tokenizer):
 @pytest.mark.parametrize("asked", [False, True])
 def test_rows_without_a_graph_still_get_an_answer(fusion, encoder, asked, tokenizer):
     """Also when the rows ask about nodes and a relation their (empty) graphs lack (a FOLIO statement)."""
-    model = make_model(fusion, encoder, tokenizer, query_relation=asked).eval()
+    model = make_model(fusion, encoder, tokenizer, query_relation=asked, query_conditioned_edges=asked).eval()
     stories = [unlinked_story(0), unlinked_story(2)]
     if asked:
         for story in stories:
@@ -306,6 +306,44 @@ def test_the_query_relation_is_added_to_the_query_nodes_input_alone(tokenizer):
         other = replace(batch, query_relations=torch.tensor([vocabulary.id("mother"), 0, -1, -1]))
         assert not torch.allclose(model(batch).logits[0], model(other).logits[0])
     assert make_model("interaction", "composition", tokenizer).graph.query_relation is None
+
+
+def asking_batch(tokenizer):
+    """Three kinship stories asking "sister", "not_sister" (<unk>: never seen) and nothing, and an unlinked story."""
+    examples = [*kinship_examples(3, seed=1), unlinked_story()]
+    for example, asked in zip(examples, ("sister", "not_sister")):
+        example.meta["query_relation"] = asked
+    return text_batch(tokenizer, examples)
+
+
+def test_query_conditioned_edges_embed_the_asked_and_the_edge_relation(tokenizer):
+    """`query_conditioned_edges=True`: each edge's input adds the embedding of (the relation its graph asks about,
+    its own relation), nothing in a graph that asks about none, and the answer depends on the relation asked."""
+    batch = asking_batch(tokenizer)
+    model = make_model("graph_only", "composition", tokenizer, query_conditioned_edges=True).eval()
+    pairs = model.graph.query_edge_inputs(batch)
+    graph_of_edge = batch.batch[batch.edge_index[0]]
+    asks = graph_of_edge < 2
+    assert pairs.shape == (batch.num_edges, GRAPH_HIDDEN) and asks.any() and (~asks).any()
+    expected = model.graph.query_edge_pairs(batch.query_relations[graph_of_edge[asks]] * (1 + len(KINSHIP))
+                                            + batch.edge_type[asks])
+    torch.testing.assert_close(pairs[asks], expected)
+    assert (pairs[~asks] == 0).all()
+    vocabulary = RelationVocabulary("text", ("<unk>", *sorted(KINSHIP)))
+    other = replace(batch, query_relations=torch.tensor([vocabulary.id("mother"), 0, -1, -1]))
+    with torch.no_grad():
+        logits, other_logits = model(batch).logits, model(other).logits
+    assert not torch.allclose(logits[0], other_logits[0]) and torch.equal(logits[2:], other_logits[2:])
+    assert make_model("graph_only", "composition", tokenizer).graph.query_edge_inputs(batch) is None
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("fusion", ["graph_only", "interaction"])
+def test_query_conditioned_edges_train_with_every_encoder(fusion, encoder, tokenizer):
+    model = make_model(fusion, encoder, tokenizer, query_relation=True, query_conditioned_edges=True)
+    output = model(asking_batch(tokenizer))
+    output.loss.backward()
+    assert torch.isfinite(output.logits).all() and has_grad(model.graph.query_edge_pairs)
 
 
 @pytest.mark.parametrize("fusion", ["graph_only", "late"])
