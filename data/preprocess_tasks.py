@@ -225,6 +225,7 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
                 "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
         if settings.theory_closure:
             meta["query_node_index"], meta["query_relation"] = statement_query(record.statement, graph)
+            meta["derived_depth"] = graph.derived_depth.tolist()  # per edge: 0 stated, d proved at depth d
             if -1 in meta["query_node_index"]:  # answered from the text alone: the graph side gets no query
                 flags = sorted({*flags, "query_not_in_graph"})
         example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)

@@ -71,19 +71,23 @@ class LinkedMention:
 @dataclass
 class EvidenceEdge:
     """One edge of the subgraph: `target` is `source`'s `relation`; the sentence it was read from ("" for KG
-    edges); importance: the model's, None without a graph."""
+    edges); importance: the model's, None without a graph; derived_depth: 0 where the text (or the KG) states the
+    edge, d ≥ 1 where forward chaining proved it at depth d (ProofWriter with `--theory-closure`; its sentence
+    is then that of the rule that concluded it)."""
 
     source: int
     target: int
     relation: str
     importance: float | None
     sentence: str
+    derived_depth: int = 0
 
 
 @dataclass
 class WeightedPath:
     """A simple path of `len(edges)` edges through `nodes` (local indices, `names`); `forward[i]`: edge i is
-    walked from its source to its target. weight: see the module docstring (None: not weighted)."""
+    walked from its source to its target. weight: see the module docstring (None: not weighted).
+    derived_depths: each edge's `EvidenceEdge.derived_depth` (empty: all stated)."""
 
     nodes: list[int]
     names: list[str]
@@ -92,17 +96,21 @@ class WeightedPath:
     forward: list[bool]
     weight: float | None
     sentences: list[str]
+    derived_depths: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.edges)
 
     @property
     def text(self) -> str:
-        """The path in words: `Ann —son→ Bob ←father— Carl`."""
+        """The path in words: `Ann —son→ Bob ←father— Carl`; an edge that forward chaining proved says so:
+        `cat —chases (proved, depth 2)→ dog`."""
         parts = [self.names[0]]
-        for relation, forward, name in zip(self.relations, self.forward, self.names[1:]):
+        depths = self.derived_depths or [0] * len(self.edges)
+        for relation, forward, name, depth in zip(self.relations, self.forward, self.names[1:], depths):
             if relation.startswith(REVERSED):  # a causal edge turned for a cause question: show the stored triple
                 relation, forward = relation[len(REVERSED):], not forward
+            relation = relation_text(relation, depth)
             parts.append(f"—{relation}→ {name}" if forward else f"←{relation}— {name}")
         return " ".join(parts)
 
@@ -205,7 +213,7 @@ def _draw(ax, evidence: Evidence, top: WeightedPath | None) -> None:
             continue
         key = (edge.source, edge.target)
         graph.add_edge(*key)
-        labels.setdefault(key, []).append(edge.relation)
+        labels.setdefault(key, []).append(relation_text(edge.relation, edge.derived_depth))
         strength[key] = max(strength.get(key, 0.0), edge.importance or 0.0)
     on_path = set(top.nodes) if top else set()
     path_edges = {(evidence.edges[e].source, evidence.edges[e].target) for e in top.edges} if top else set()
@@ -255,7 +263,8 @@ def _page(evidence: Evidence, svg: str) -> str:
               [(m.text, m.part, f"{m.start}–{m.end}", m.name, m.score, m.how) for m in evidence.mentions]),
         "<h2>Edges</h2>",
         table(["source", "relation", "target", "importance", "sentence"],
-              [(evidence.nodes[d.source], d.relation, evidence.nodes[d.target], d.importance, d.sentence)
+              [(evidence.nodes[d.source], relation_text(d.relation, d.derived_depth), evidence.nodes[d.target],
+                d.importance, d.sentence)
                for d in sorted(evidence.edges, key=lambda d: -(d.importance or 0.0))]),
         "</body></html>\n",
     ]
@@ -296,8 +305,9 @@ def build_evidence(
     imp = None if edge_importance is None else np.asarray(edge_importance, dtype=np.float64).reshape(-1)
     if imp is not None and len(imp) != example.num_edges:
         raise ValueError(f"edge_importance has {len(imp)} values for the example's {example.num_edges} edges")
-    sentences = _edge_sentences(example)
-    edges = [EvidenceEdge(int(s), int(t), relations[i], None if imp is None else round(float(imp[i]), 6), sentences[i])
+    sentences, depths = _edge_sentences(example), _derived_depths(example)
+    edges = [EvidenceEdge(int(s), int(t), relations[i], None if imp is None else round(float(imp[i]), 6), sentences[i],
+                          depths[i])
              for i, (s, t) in enumerate(example.edge_index.T.tolist())]
     pairs = endpoint_pairs(example, names=names, choice=choice)
     paths = rank_paths(example, imp, pairs=pairs, names=names, relations=relations, sentences=sentences,
@@ -406,10 +416,17 @@ def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Se
                 key = (-round(weight, 9), len(edges), nodes)
             found.append((key, weight, nodes, hops))
     found.sort(key=lambda item: item[0])
+    depths = _derived_depths(example)
     return [WeightedPath(nodes=nodes, names=[names[n] for n in nodes], edges=[e for e, _ in hops],
                          relations=[relations[e] for e, _ in hops], forward=[forward for _, forward in hops],
-                         weight=None if weight is None else round(weight, 6), sentences=[sentences[e] for e, _ in hops])
+                         weight=None if weight is None else round(weight, 6), sentences=[sentences[e] for e, _ in hops],
+                         derived_depths=[depths[e] for e, _ in hops] if any(depths) else [])
             for _, weight, nodes, hops in found[:limit]]
+
+
+def relation_text(relation: str, derived_depth: int) -> str:
+    """`relation`, with "(proved, depth d)" where forward chaining proved the edge (`derived_depth` d ≥ 1)."""
+    return f"{relation} (proved, depth {derived_depth})" if derived_depth else relation
 
 
 def _adjacency(example: KGQAExample, importance: np.ndarray | None,
@@ -470,6 +487,12 @@ def _relation_names(example: KGQAExample, names: Sequence[str] | None) -> list[s
     if table is None:
         return [str(t) for t in example.edge_type.tolist()]
     return [str(table[t]) for t in example.edge_type.tolist()]
+
+
+def _derived_depths(example: KGQAExample) -> list[int]:
+    """Each edge's `EvidenceEdge.derived_depth` (`meta["derived_depth"]`, zeros where the example has none)."""
+    depths = example.meta.get("derived_depth")
+    return [int(d) for d in depths] if depths is not None and len(depths) == example.num_edges else [0] * example.num_edges
 
 
 def _edge_sentences(example: KGQAExample) -> list[str]:

@@ -85,6 +85,9 @@ def test_theory_closure_adds_proved_literals_and_queries_the_statement_in_its_ow
     for one, two, record in pairs:
         assert "query_node_index" not in one.meta and two.num_edges >= one.num_edges
         added += two.num_edges - one.num_edges
+        depths = two.meta["derived_depth"]  # the stated edges come first, then the proved ones
+        assert len(depths) == two.num_edges and depths[:one.num_edges] == [0] * one.num_edges
+        assert all(depth >= 1 for depth in depths[one.num_edges:])
         query = two.meta["query_node_index"]
         assert two.meta["query_relation"].startswith("not_") == (" not " in record.statement)
         if -1 in query:  # a statement about something the theory never names

@@ -143,6 +143,26 @@ def test_a_model_without_graph_gives_unweighted_evidence(qa):
     assert evidence.top_path.text == "Ann ←mother— Bob —son→ Carl" and evidence.top_path.weight is None
 
 
+def test_evidence_says_which_edges_forward_chaining_proved(tmp_path):
+    """A theory-closure edge (`meta["derived_depth"]` ≥ 1) is marked in the path, the edge list and the page; it
+    keeps the sentence of the rule that concluded it."""
+    from kgreason.data.preprocess_tasks import text_graph_example
+    from kgreason.data.proofwriter import theory_graph
+
+    rule = "If someone chases the dog then they see the cat."
+    graph = theory_graph(f"The bear chases the dog. {rule}", closure=True)
+    example = text_graph_example(graph.text, graph, flags=[], meta={"statement": "The bear sees the cat.",
+                                                                    "derived_depth": graph.derived_depth.tolist()})
+    evidence = build_evidence(example)
+    proved = [edge for edge in evidence.edges if edge.derived_depth]
+    assert [(evidence.nodes[e.source], e.relation, evidence.nodes[e.target], e.derived_depth, e.sentence)
+            for e in proved] == [("bear", "sees", "cat", 1, rule)]
+    assert evidence.top_path.text == "bear —sees (proved, depth 1)→ cat" and evidence.top_path.sentences == [rule]
+    assert "sees (proved, depth 1)" in evidence.to_html(tmp_path / "why.html").read_text(encoding="utf-8")
+    stated = build_evidence(text_graph_example(graph.text, graph, flags=[], meta={"statement": "The bear sees the cat."}))
+    assert all(edge.derived_depth == 0 for edge in stated.edges) and stated.top_path.text == "bear —sees→ cat"
+
+
 def test_questions_that_cannot_be_read_raise_clear_errors(qa):
     with pytest.raises(TaskInputError, match="no question found") as info:
         qa(STORY)
