@@ -62,6 +62,10 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "interaction-theory-closure-conditioned": THEORY_CLOSURE._replace(
         options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}, "query_conditioned_edges": True},
         training={"lr_graph": 3e-3}),
+    # DistMult messages, each negated relation read as its base relation plus one negation vector shared by all
+    "interaction-theory-closure-negation": THEORY_CLOSURE._replace(
+        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}, "shared_negation": True},
+        training={"lr_graph": 3e-3}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
@@ -156,7 +160,9 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "composition step from the statement's subject, whose input also embeds the statement's relation "
              "(`query_relation`), is read out at its object (`graph_readout=target`); `-distmult`: the same with "
              "multiplicative messages (`graph_options={message: distmult}`); `-conditioned`: the same, each edge's input "
-             "also embedding the pair (asked relation, the edge's relation) (`query_conditioned_edges`).", ""]
+             "also embedding the pair (asked relation, the edge's relation) (`query_conditioned_edges`); `-negation`: "
+             "DistMult messages, each negated relation (edge or asked) read as its base relation plus one "
+             "negation vector shared by all relations (`shared_negation`).", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]

@@ -132,6 +132,14 @@ class RelationVocabulary(_JsonFile):
             raise KeyError(f"relation {name!r} is not in the KG's {len(self)} relations")
         return self._ids[name]
 
+    def negation_bases(self) -> list[int]:
+        """For each id, the id of the relation it negates ("not_chases" -> "chases", `NEGATED` + a name also in
+        the vocabulary), or its own id (`FusionConfig.relation_bases`)."""
+        from .text_graph import NEGATED
+
+        return [self._ids.get(name[len(NEGATED):], i) if name.startswith(NEGATED) else i
+                for i, name in enumerate(self.names)]
+
     def edge_types(self, example: KGQAExample) -> np.ndarray:
         """int64 [E]: the vocabulary id of each edge of `example`."""
         if is_text_graph(example) != (self.kind == "text"):

@@ -70,6 +70,11 @@ class FusionConfig:
         NBFNet makes its relation vectors a function of the query relation: an edge is read for what it says about
         the question ("chases" asked, a "chases" edge: it answers; a "sees" edge: it does not), not only through
         the product of two separate embeddings; a graph that asks about no relation adds nothing
+    shared_negation: a negated relation, as an edge or as the relation asked about, is read as its base relation
+        plus a learned negation vector shared by every relation, so that what is learned of "not_is" (common)
+        carries to "not_chases" (rare); needs `relation_bases`
+    relation_bases: for each relation id, the id of the relation it negates, or its own (`RelationVocabulary.
+        negation_bases()`: "not_chases" -> "chases"); `run_pipeline` fills it from the vocabulary
     text_encoder: the pretrained text encoder `build_model` loads when given none (None: all-MiniLM-L6-v2);
         text_freeze, text_lora: its `freeze` and `lora` options (`TextEncoder`)
     """
@@ -92,6 +97,8 @@ class FusionConfig:
     dropout: float = 0.1
     query_relation: bool = False
     query_conditioned_edges: bool = False
+    shared_negation: bool = False
+    relation_bases: list[int] | None = None
     text_encoder: str | None = None
     text_freeze: str | int | None = None
     text_lora: dict[str, Any] | None = None
@@ -115,6 +122,15 @@ class FusionConfig:
         if self.node_features == "learned" and not self.num_nodes:
             raise ValueError("FusionConfig.node_features='learned' needs num_nodes (the KG's entity count); "
                              "use node_features='type' for text graphs")
+        if self.shared_negation and self.relation_bases is None:
+            raise ValueError("FusionConfig.shared_negation needs relation_bases, the id each relation negates (or its "
+                             "own): RelationVocabulary.negation_bases() (run_pipeline fills it)")
+        if self.relation_bases is not None and (
+                len(self.relation_bases) != self.num_relations
+                or not all(0 <= base < self.num_relations for base in self.relation_bases)):
+            raise ValueError(f"FusionConfig.relation_bases: one id in [0, {self.num_relations}) per relation "
+                             f"(num_relations={self.num_relations}), got {len(self.relation_bases)} values; make it "
+                             "with RelationVocabulary.negation_bases()")
         if not self.multiple_choice and self.num_labels < 2:
             raise ValueError(f"FusionConfig.num_labels={self.num_labels}: a classifier needs at least 2 classes "
                              "(or set multiple_choice=True)")
@@ -189,7 +205,8 @@ class GraphSide(nn.Module):
     with text states, the mean of the projected sentence states of the node's edges. Edge inputs `edge_attr:
     [E, Hg]`: the projected `pool_spans` of each text-graph edge's sentence (`batch.edge_token_spans`), None for
     background-KG batches. With `query_relation`, the query node's input adds an embedding of the relation asked
-    about; with `query_conditioned_edges`, each edge's input adds an embedding of (asked relation, its relation).
+    about; with `query_conditioned_edges`, each edge's input adds an embedding of (asked relation, its relation);
+    with `shared_negation`, a negated relation (edge or asked) is its base relation plus a shared negation vector.
     The encoder gets `query_nodes` (CLUTRR's query source; every registered encoder takes
     it) and the readout is [attention pool ⊕ the state at `query_targets`] (zeros where a graph has no target), or
     the target state alone (`graph_readout="target"`).
@@ -210,6 +227,7 @@ class GraphSide(nn.Module):
                                            **config.graph_options)
         self.query_relation = nn.Embedding(config.num_relations, hidden) if config.query_relation else None
         self.num_relations = config.num_relations
+        self.negations = Negations(config.relation_bases, hidden) if config.shared_negation else None
         self.query_edge_pairs = (nn.Embedding(config.num_relations ** 2, hidden) if config.query_conditioned_edges
                                  else None)  # row asked * num_relations + edge relation
         self.pool_score = nn.Linear(hidden, 1)
@@ -238,7 +256,10 @@ class GraphSide(nn.Module):
         asked, sources = batch.query_relations, batch.query_nodes
         if self.query_relation is not None and asked is not None and sources is not None:
             present = (asked >= 0) & (sources >= 0)
-            x = x.index_add(0, sources[present], self.query_relation(asked[present]).to(x.dtype))
+            asked = asked[present]
+            embedded = (self.query_relation(asked) if self.negations is None
+                        else self.negations.embed(self.query_relation, asked, self.negations.query))
+            x = x.index_add(0, sources[present], embedded.to(x.dtype))
         return x
 
     def query_edge_inputs(self, batch: KGQABatch) -> Tensor | None:
@@ -253,11 +274,16 @@ class GraphSide(nn.Module):
 
     def encode(self, batch: KGQABatch, x: Tensor, edge_attr: Tensor | None) -> tuple[Tensor, Tensor]:
         """x: [N, Hg]; edge_attr: [E, Hg] or None -> (node states [N, Hg], edge importance [E]). The encoder's
-        edge inputs are edge_attr plus `query_edge_inputs`."""
-        asked = self.query_edge_inputs(batch)
-        if asked is not None:
-            edge_attr = asked if edge_attr is None else edge_attr + asked.to(edge_attr.dtype)
-        return self.encoder(x, batch.edge_index, batch.edge_type, batch=batch.batch, query_nodes=batch.query_nodes,
+        edge inputs are edge_attr plus `query_edge_inputs` (and, with `shared_negation`, the negation vector on
+        negated edges, whose type is then their base relation's)."""
+        edge_type = batch.edge_type
+        extra = [self.query_edge_inputs(batch)]
+        if self.negations is not None:  # the base relation's type, plus the negation vector
+            extra.append(self.negations.edge * self.negations.negated[edge_type].unsqueeze(-1))
+            edge_type = self.negations.bases[edge_type]
+        for added in filter(lambda t: t is not None, extra):
+            edge_attr = added if edge_attr is None else edge_attr + added.to(edge_attr.dtype)
+        return self.encoder(x, batch.edge_index, edge_type, batch=batch.batch, query_nodes=batch.query_nodes,
                             edge_attr=edge_attr, return_attention=True)
 
     def pool(self, batch: KGQABatch, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -286,6 +312,23 @@ class GraphSide(nn.Module):
         h, edge_importance = self.encode(batch, self.node_inputs(batch, edge_attr), edge_attr)
         vector, node_importance = self.readout(batch, h)
         return Features(vector, edge_importance, node_importance)
+
+
+class Negations(nn.Module):
+    """`FusionConfig.relation_bases` as tensors: `bases: int64 [R]`, `negated: float [R]` (1 where a relation
+    negates another), and the learned negation vectors `edge`, `query`: [hidden] shared by every relation."""
+
+    def __init__(self, relation_bases: list[int], hidden: int) -> None:
+        super().__init__()
+        bases = torch.tensor(relation_bases, dtype=torch.long)
+        self.register_buffer("bases", bases, persistent=False)
+        self.register_buffer("negated", (bases != torch.arange(len(bases))).float(), persistent=False)
+        self.edge = nn.Parameter(torch.randn(hidden))
+        self.query = nn.Parameter(torch.randn(hidden))
+
+    def embed(self, embedding: nn.Embedding, relations: Tensor, negation: Tensor) -> Tensor:
+        """relations: int64 [K] -> [K, hidden]: the base relation's embedding, plus `negation` where negated."""
+        return embedding(self.bases[relations]) + self.negated[relations].unsqueeze(-1) * negation
 
 
 def graph_vector_size(config: FusionConfig) -> int:

@@ -350,10 +350,16 @@ def run_pipeline(
                                                  model_kwargs=model_kwargs or {}, relations=relations)
         config = model.config
     else:
+        options = {**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})}
+        if options.get("shared_negation") and options.get("relation_bases") is None:
+            options["relation_bases"] = relations.negation_bases()
+            if options["relation_bases"] == list(range(len(relations))):
+                raise TaskInputError("model option shared_negation: no relation of the training graphs negates "
+                                     "another (a 'not_' name beside its base name)",
+                                     hint="use it with graphs that hold negated facts (proofwriter), or leave it off")
         config = FusionConfig(fusion=fusion or "interaction", graph_encoder=graph_encoder or "composition",
                               num_relations=len(relations),
-                              num_labels=len(labels) if labels else 2, multiple_choice=labels is None,
-                              **{**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})})
+                              num_labels=len(labels) if labels else 2, multiple_choice=labels is None, **options)
         if config.query_conditioned_edges and not any("query_relation" in e.meta for e in train):
             raise TaskInputError("model option query_conditioned_edges: no training example names the relation it "
                                  "asks about, so every edge would be read as in a graph without a question",

@@ -337,13 +337,66 @@ def test_query_conditioned_edges_embed_the_asked_and_the_edge_relation(tokenizer
     assert make_model("graph_only", "composition", tokenizer).graph.query_edge_inputs(batch) is None
 
 
+def sister_negates_mother() -> list[int]:
+    """`relation_bases` of the kinship vocabulary as if "sister" were "not_mother" (the stories hold no negation)."""
+    names = ("<unk>", *sorted(KINSHIP))
+    return [names.index("mother") if name == "sister" else i for i, name in enumerate(names)]
+
+
 @pytest.mark.parametrize("encoder", ENCODERS)
 @pytest.mark.parametrize("fusion", ["graph_only", "interaction"])
-def test_query_conditioned_edges_train_with_every_encoder(fusion, encoder, tokenizer):
-    model = make_model(fusion, encoder, tokenizer, query_relation=True, query_conditioned_edges=True)
+def test_query_conditioned_edges_and_shared_negation_train_with_every_encoder(fusion, encoder, tokenizer):
+    model = make_model(fusion, encoder, tokenizer, query_relation=True, query_conditioned_edges=True,
+                       shared_negation=True, relation_bases=sister_negates_mother())
     output = model(asking_batch(tokenizer))
     output.loss.backward()
     assert torch.isfinite(output.logits).all() and has_grad(model.graph.query_edge_pairs)
+    assert has_grad(model.graph.negations)
+
+
+def test_shared_negation_reads_a_negated_relation_as_its_base_plus_one_vector(tokenizer, monkeypatch):
+    """An edge of a negated relation reaches the encoder with its base relation's type and the edge negation
+    vector added to its input; an asked negated relation embeds as its base plus the query negation vector."""
+    bases = sister_negates_mother()
+    names = ("<unk>", *sorted(KINSHIP))
+    sister, mother = names.index("sister"), names.index("mother")
+    batch = asking_batch(tokenizer)  # the first story asks "sister"
+    assert (batch.edge_type == sister).any()
+    model = make_model("graph_only", "composition", tokenizer, query_relation=True, shared_negation=True,
+                       relation_bases=bases).eval()
+    seen = []
+    encode = model.graph.encoder.forward
+
+    def spy(x, edge_index, edge_type, **kwargs):
+        seen.append((edge_type, kwargs["edge_attr"]))
+        return encode(x, edge_index, edge_type, **kwargs)
+
+    monkeypatch.setattr(model.graph.encoder, "forward", spy)
+    negations = model.graph.negations
+    with torch.no_grad():
+        model(batch)
+        model.graph.negations = None  # the same model reading every relation on its own
+        model(batch)
+    (types, inputs), (plain_types, plain_inputs) = seen
+    negated = batch.edge_type == sister
+    assert torch.equal(plain_types, batch.edge_type) and torch.equal(types, torch.where(negated, mother, plain_types))
+    torch.testing.assert_close(inputs - plain_inputs, negated.unsqueeze(-1) * negations.edge)
+    model.graph.negations = negations
+    with torch.no_grad():
+        x = model.graph.node_inputs(batch, None)
+        plain = model.graph.node_inputs(replace(batch, query_relations=None), None)
+    source = batch.query_nodes[0]
+    torch.testing.assert_close(x[source] - plain[source],
+                               model.graph.query_relation.weight[mother] + model.graph.negations.query)
+    with pytest.raises(ValueError, match="needs relation_bases"):
+        make_model("graph_only", "composition", tokenizer, shared_negation=True)
+    with pytest.raises(ValueError, match="one id in"):
+        make_model("graph_only", "composition", tokenizer, shared_negation=True, relation_bases=[0, 1])
+
+
+def test_negation_bases_pair_each_negated_relation_with_its_base():
+    vocabulary = RelationVocabulary("text", ("<unk>", "chases", "is", "not_chases", "not_is", "not_sees"))
+    assert vocabulary.negation_bases() == [0, 1, 2, 1, 2, 5]  # "sees" is not in the vocabulary
 
 
 @pytest.mark.parametrize("fusion", ["graph_only", "late"])

@@ -151,22 +151,28 @@ def test_train_command_with_the_theory_closure(tokenizer, tmp_path):
         "train", "--task", "proofwriter", "--out", str(out), "--theory-closure", "--text-encoder", str(model_dir),
         "--epochs", "1", "--batch-size", "8", "--workers", "1", "--limit", "24", "--device", "cpu", "-q",
         "--model-option", "graph_layers=1", "--model-option", "graph_readout=target",
-        "--model-option", "query_conditioned_edges=true"])
+        "--model-option", "query_conditioned_edges=true", "--model-option", "shared_negation=true"])
     assert result.exit_code == 0, result.output
     bundle = json.loads((out / "model" / "bundle.json").read_text())
     config = json.loads((out / "model" / "config.json").read_text())
     assert bundle["settings"]["theory_closure"] is True and config["query_relation"] is True
-    assert config["query_conditioned_edges"] is True
+    assert config["query_conditioned_edges"] is True and config["shared_negation"] is True
+    relations = json.loads((out / "model" / "relations.json").read_text())["names"]
+    negated = {relations[i]: relations[base] for i, base in enumerate(config["relation_bases"]) if base != i}
+    assert negated and all(name == "not_" + base for name, base in negated.items())
     results = json.loads((out / "results.json").read_text())
     assert {"True", "False", "Unknown"} >= set(results["tests"]["test_4"]["groups"]["answer"])
     examples = list(ShardCache(results["preprocessing"]["train"]["cache_dir"]).examples())
     assert examples and all(len(e.meta["query_node_index"]) == 2 and e.meta["query_relation"] for e in examples)
 
 
-def test_query_conditioned_edges_need_examples_that_ask_about_a_relation(tokenizer, tmp_path):
-    with pytest.raises(TaskInputError, match="(?s)query_conditioned_edges.*--theory-closure"):
+@pytest.mark.parametrize(("option", "hint"), [("query_conditioned_edges", "--theory-closure"),
+                                              ("shared_negation", "proofwriter")])
+def test_query_options_need_graphs_that_use_them(tokenizer, tmp_path, option, hint):
+    """CLUTRR's examples ask about no relation and its stories hold no negation."""
+    with pytest.raises(TaskInputError, match=f"(?s){option}.*{hint}"):
         run_pipeline("clutrr", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
-                     tokenizer=tokenizer, model_kwargs={"query_conditioned_edges": True},
+                     tokenizer=tokenizer, model_kwargs={option: True},
                      preprocess_kwargs={"nlp": "blank"}, workers=1, generate_kwargs=SMALL, training_kwargs=TRAINING)
     assert not (tmp_path / "model").exists()
 
