@@ -87,8 +87,8 @@ def run(name: str, folder: Path, args: argparse.Namespace) -> dict:
     losses = train_link_prediction(
         model, splits["train"], epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, seed=args.seed,
-        on_epoch=lambda epoch, loss: print(f"  {name} epoch {epoch + 1}/{args.epochs} loss {loss:.4f}",
-                                           file=sys.stderr) if (epoch + 1) % 10 == 0 else None)
+        on_epoch=lambda epoch, loss: print(f"  {name} epoch {epoch + 1}/{args.epochs} loss {loss:.4f} "
+                                           f"({time.perf_counter() - started:.0f} s)", file=sys.stderr))
     train_seconds = time.perf_counter() - started
     known = torch.cat([splits[split] for split in SPLITS])
     evaluated = {split: ranking_metrics(filtered_ranks(model, splits[split], known_triples=known,
