@@ -276,13 +276,13 @@ class GraphSide(nn.Module):
         """x: [N, Hg]; edge_attr: [E, Hg] or None -> (node states [N, Hg], edge importance [E]). The encoder's
         edge inputs are edge_attr plus `query_edge_inputs` (and, with `shared_negation`, the negation vector on
         negated edges, whose type is then their base relation's)."""
-        edge_type = batch.edge_type
-        extra = [self.query_edge_inputs(batch)]
+        edge_type, added = batch.edge_type, [self.query_edge_inputs(batch)]
         if self.negations is not None:  # the base relation's type, plus the negation vector
-            extra.append(self.negations.edge * self.negations.negated[edge_type].unsqueeze(-1))
+            added.append(self.negations.edge * self.negations.negated[edge_type].unsqueeze(-1))
             edge_type = self.negations.bases[edge_type]
-        for added in filter(lambda t: t is not None, extra):
-            edge_attr = added if edge_attr is None else edge_attr + added.to(edge_attr.dtype)
+        for extra in added:
+            if extra is not None:
+                edge_attr = extra if edge_attr is None else edge_attr + extra.to(edge_attr.dtype)
         return self.encoder(x, batch.edge_index, edge_type, batch=batch.batch, query_nodes=batch.query_nodes,
                             edge_attr=edge_attr, return_attention=True)
 
