@@ -308,6 +308,23 @@ def test_the_query_relation_is_added_to_the_query_nodes_input_alone(tokenizer):
     assert make_model("interaction", "composition", tokenizer).graph.query_relation is None
 
 
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_five_choices_as_in_commonsenseqa(fusion, tokenizer):
+    """A multiple-choice head takes any number of choices: five, each with its own text and its own node."""
+    rng = np.random.default_rng(0)
+    examples = [KGQAExample(text=f"Where would you put thing {i}?", choices=[f"place {c}" for c in range(5)],
+                            label=i % 5, node_ids=rng.choice(KG_NODES, 6, replace=False),
+                            edge_index=np.array([[0, 0, 0, 0, 0], [1, 2, 3, 4, 5]]), edge_type=rng.integers(2, size=5),
+                            mention_node_index=np.array([0]),
+                            meta={"task": "causal", "id": f"q{i}", "choice_node_index": [[1], [2], [3], [4], [5]]})
+                for i in range(3)]
+    batch = kg_batch(tokenizer, examples)
+    model = make_model(fusion, "rgcn", tokenizer, kind="kg")
+    output = model(batch)
+    output.loss.backward()
+    assert batch.num_choices == 5 and output.logits.shape == (3, 5) and torch.isfinite(output.loss)
+
+
 def asking_batch(tokenizer):
     """Three kinship stories asking "sister", "not_sister" (<unk>: never seen) and nothing, and an unlinked story."""
     examples = [*kinship_examples(3, seed=1), unlinked_story()]
