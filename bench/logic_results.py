@@ -47,25 +47,24 @@ CLOSURE = Variant("graph_only", {**ENDPOINTS, "graph_readout": "relation"}, "clo
 # composition step from the statement's subject, read out at its object (a proved literal is one edge away)
 THEORY_CLOSURE = Variant("interaction", {"graph_layers": 1, "graph_readout": "target"},
                          preprocess={"theory_closure": True})
+# the same with multiplicative (DistMult) messages, so that the query relation meets each edge's relation as a
+# product, and the graph learning rate of the closure variants
+DISTMULT_CLOSURE = THEORY_CLOSURE._replace(options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}},
+                                           training={"lr_graph": 3e-3})
 VARIANTS = {  # the tables show every variant that has a run directory
     "lm_only": Variant("lm_only", {}),
     "interaction": Variant("interaction", {}),
     # the ProofWriter theories with as many composition steps as CLUTRR's (the default is 2)
     "interaction-steps10": Variant("interaction", {"graph_layers": 10}),
     "interaction-theory-closure": THEORY_CLOSURE,
-    # the same with multiplicative (DistMult) messages, so that the query relation meets each edge's relation as a
-    # product, and the graph learning rate of the closure variants
-    "interaction-theory-closure-distmult": THEORY_CLOSURE._replace(
-        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}}, training={"lr_graph": 3e-3}),
-    # the same, each edge's input also embedding the pair (asked relation, its relation), as NBFNet's relation
+    "interaction-theory-closure-distmult": DISTMULT_CLOSURE,
+    # DistMult, each edge's input also embedding the pair (asked relation, its relation), as NBFNet's relation
     # vectors are a function of the query relation
-    "interaction-theory-closure-conditioned": THEORY_CLOSURE._replace(
-        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}, "query_conditioned_edges": True},
-        training={"lr_graph": 3e-3}),
-    # DistMult messages, each negated relation read as its base relation plus one negation vector shared by all
-    "interaction-theory-closure-negation": THEORY_CLOSURE._replace(
-        options={**THEORY_CLOSURE.options, "graph_options": {"message": "distmult"}, "shared_negation": True},
-        training={"lr_graph": 3e-3}),
+    "interaction-theory-closure-conditioned": DISTMULT_CLOSURE._replace(
+        options={**DISTMULT_CLOSURE.options, "query_conditioned_edges": True}),
+    # DistMult, each negated relation read as its base relation plus one negation vector shared by all
+    "interaction-theory-closure-negation": DISTMULT_CLOSURE._replace(
+        options={**DISTMULT_CLOSURE.options, "shared_negation": True}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
