@@ -257,8 +257,11 @@ class GraphSide(nn.Module):
         if self.query_relation is not None and asked is not None and sources is not None:
             present = (asked >= 0) & (sources >= 0)
             asked = asked[present]
-            embedded = (self.query_relation(asked) if self.negations is None
-                        else self.negations.embed(self.query_relation, asked, self.negations.query))
+            if self.negations is None:
+                embedded = self.query_relation(asked)
+            else:  # the base relation's embedding, plus the query negation vector
+                bases, negated = self.negations.split(asked)
+                embedded = self.query_relation(bases) + negated * self.negations.query
             x = x.index_add(0, sources[present], embedded.to(x.dtype))
         return x
 
@@ -277,9 +280,9 @@ class GraphSide(nn.Module):
         edge inputs are edge_attr plus `query_edge_inputs` (and, with `shared_negation`, the negation vector on
         negated edges, whose type is then their base relation's)."""
         edge_type, added = batch.edge_type, [self.query_edge_inputs(batch)]
-        if self.negations is not None:  # the base relation's type, plus the negation vector
-            added.append(self.negations.edge * self.negations.negated[edge_type].unsqueeze(-1))
-            edge_type = self.negations.bases[edge_type]
+        if self.negations is not None:  # the base relation's type, plus the edge negation vector
+            edge_type, negated = self.negations.split(edge_type)
+            added.append(negated * self.negations.edge)
         for extra in added:
             if extra is not None:
                 edge_attr = extra if edge_attr is None else edge_attr + extra.to(edge_attr.dtype)
@@ -326,9 +329,9 @@ class Negations(nn.Module):
         self.edge = nn.Parameter(torch.randn(hidden))
         self.query = nn.Parameter(torch.randn(hidden))
 
-    def embed(self, embedding: nn.Embedding, relations: Tensor, negation: Tensor) -> Tensor:
-        """relations: int64 [K] -> [K, hidden]: the base relation's embedding, plus `negation` where negated."""
-        return embedding(self.bases[relations]) + self.negated[relations].unsqueeze(-1) * negation
+    def split(self, relations: Tensor) -> tuple[Tensor, Tensor]:
+        """relations: int64 [K] -> (their base relations int64 [K], float [K, 1]: 1 where negated)."""
+        return self.bases[relations], self.negated[relations].unsqueeze(-1)
 
 
 def graph_vector_size(config: FusionConfig) -> int:
