@@ -65,6 +65,8 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # DistMult, each negated relation read as its base relation plus one negation vector shared by all
     "interaction-theory-closure-negation": DISTMULT_CLOSURE._replace(
         options={**DISTMULT_CLOSURE.options, "shared_negation": True}),
+    # people renamed per story in every file (`rename_people`, clutrr only), so that names carry nothing
+    "lm_only-renamed": Variant("lm_only", {}, preprocess={"rename_people": True}),
     "graph_only": Variant("graph_only", {}),
     "graph_only-sentence": Variant("graph_only", SENTENCE_EDGES),
     "late-sentence": Variant("late", SENTENCE_EDGES),
@@ -72,6 +74,7 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "graph_only-closure": CLOSURE,
     # the same, and every typed story edge also backwards under its inverse name (clutrr only)
     "graph_only-closure-inverses": CLOSURE._replace(preprocess={"kinship_inverses": True}),
+    "graph_only-closure-renamed": CLOSURE._replace(preprocess={"rename_people": True}),
     # the same closure, each edge's relation also reading its target's node input (`read_target`)
     "graph_only-closure-target": CLOSURE._replace(options={**CLOSURE.options, "graph_options": {"read_target": True}}),
 }

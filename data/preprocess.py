@@ -61,6 +61,8 @@ class Settings:
     max_chars: longer texts are truncated (see the module docstring)
     kinship_inverses: clutrr: each typed kinship edge also in the other direction, under its inverse name
         (`kgreason.data.clutrr.story_graphs`' `inverses`)
+    rename_people: clutrr: each story read from a file has its people renamed (`kgreason.data.renaming`: a
+        per-story draw of names, so that names carry nothing); questions asked through `GraphQA` keep theirs
     theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed
         theory (`kgreason.data.proofwriter.theory_graph`'s `closure`), and the question's subject and object are
         the query nodes (`meta["query_node_index"]`)
@@ -75,11 +77,13 @@ class Settings:
     max_path_length: int = 3
     max_chars: int = 5000
     kinship_inverses: bool = False
+    rename_people: bool = False
     theory_closure: bool = False
 
     def __post_init__(self) -> None:
-        if self.kinship_inverses and self.task != "clutrr":
-            raise ValueError(f"kinship_inverses reads CLUTRR story graphs; task {self.task!r} has none: leave it off")
+        for option in ("kinship_inverses", "rename_people"):
+            if getattr(self, option) and self.task != "clutrr":
+                raise ValueError(f"{option} is for CLUTRR stories; task {self.task!r} has none: leave it off")
         if self.theory_closure and self.task != "proofwriter":
             raise ValueError(f"theory_closure forward-chains ProofWriter theories; task {self.task!r} has none: "
                              "leave it off")

