@@ -1,0 +1,103 @@
+"""What CLUTRR's official test files measure besides reasoning: people reused from training, and gold labels that
+kinship composition does not give (analysis of the files and their gold annotations; models never read those).
+
+Run it from the repository root (a few seconds per folder):
+
+    .venv/bin/python bench/clutrr_people.py
+    .venv/bin/python bench/clutrr_people.py --folders data_7c5b0e70 data_089907f8
+
+For every folder and test file:
+- "pair in train": share of the questions whose query pair (A, B) is also a query pair of a training story;
+- "name lookup": share answered right by the most frequent training label of that (A, B) pair, with no story read
+  (what a model that remembers who is whose relative can score);
+- "known people": share of the stories all of whose people occur in the training file;
+- "kinship differs": share whose gold label differs from the chain's relations (`f_comb`) composed left to right
+  by kinship (`kgreason.data.clutrr.compose_relations`), among the chains where every step has one kinship answer
+  ("[A]'s son's mother's mother" is A's mother-in-law; CLUTRR may say "mother"); for the training file too.
+
+Prints a table and writes bench/results/clutrr_people.json. `kgreason train --rename-people` (per-story names)
+takes names out of the question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from common import DEFAULT_DATASETS, RESULTS, environment, write_json
+
+from kgreason.data.clutrr import compose_relations, read_clutrr
+
+FOLDERS = ("data_089907f8", "data_db9b8f04", "data_7c5b0e70", "data_06b8f2a1", "data_523348e6", "data_d83ecc3e")
+
+
+def kinship_answer(chain: tuple[str, ...]) -> str | None:
+    """The chain composed left to right by kinship; None when a step has no single kinship name."""
+    composed: str | None = chain[0]
+    for relation in chain[1:]:
+        composed = compose_relations(composed, relation)
+        if composed is None:
+            return None
+    return composed
+
+
+def score_folder(folder: Path) -> dict:
+    train = next(folder.glob("*train*"))
+    labels: defaultdict[tuple[str, str], Counter] = defaultdict(Counter)
+    people: set[str] = set()
+    training = list(read_clutrr(train))
+    for record in training:
+        labels[record.query][record.target] += 1
+        people.update(record.gold.people)
+    rows = {"train": _kinship(training)}
+    tests = sorted(folder.glob("*_test.csv"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
+    for path in tests:
+        records = list(read_clutrr(path))
+        rows[path.stem] = {
+            "n": len(records),
+            "pair_in_train": sum(record.query in labels for record in records) / len(records),
+            "name_lookup": sum(record.query in labels and labels[record.query].most_common(1)[0][0] == record.target
+                               for record in records) / len(records),
+            "known_people": sum(set(record.gold.people) <= people for record in records) / len(records),
+            **_kinship(records),
+        }
+    return {"train": train.name, "training_people": len(people), "tests": rows}
+
+
+def _kinship(records: list) -> dict:
+    """How many chains compose by kinship ("kinship_defined"), and the share of those whose gold label differs."""
+    composed = [(record.target, kinship_answer(record.gold.f_comb)) for record in records]
+    defined = [(target, answer) for target, answer in composed if answer is not None]
+    differs = sum(target != answer for target, answer in defined) / len(defined) if defined else None
+    return {"kinship_defined": len(defined), "kinship_differs": differs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--folders", nargs="*", default=list(FOLDERS), help="CLUTRR folders")
+    parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_people.json")
+    args = parser.parse_args(argv)
+    folders = {}
+    for name in args.folders:
+        folder = args.datasets / "clutrr" / name
+        if not folder.is_dir():
+            print(f"{folder}: not found (pass --datasets)", file=sys.stderr)
+            return 1
+        folders[name] = result = score_folder(folder)
+        print(f"\n{name} ({result['train']}: {result['training_people']} people)")
+        print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}")
+        for test, row in result["tests"].items():
+            differs = "–" if row["kinship_differs"] is None else f"{row['kinship_differs']:.3f} of {row['kinship_defined']}"
+            shares = [f"{row[key]:.3f}" if key in row else "" for key in ("pair_in_train", "name_lookup", "known_people")]
+            print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}")
+    write_json(args.output, {**environment(), "folders": folders})
+    print(f"\nresults: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
