@@ -84,3 +84,10 @@ def test_rename_people_is_a_preprocessing_setting_with_its_own_cache(tmp_path):
                                           for p in one.meta["gold_chain"]]
     with pytest.raises(ValueError, match="rename_people"):
         preprocess(tmp_path / "c.csv", tmp_path / "cache", task="proofwriter", rename_people=True)
+
+
+def test_the_pool_names_are_distinct_and_no_kinship_word():
+    from kgreason.data.clutrr import RELATIONS
+
+    names = NAME_POOL[FEMALE] + NAME_POOL[MALE]
+    assert len(set(names)) == len(names) and not {name.lower() for name in names} & set(RELATIONS)
