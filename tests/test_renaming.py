@@ -28,7 +28,7 @@ def test_a_renamed_story_is_the_same_puzzle_with_new_names(noise):
         for old, new in mapping.items():
             assert new in NAME_POOL[record.gold.genders[old]] and renamed.gold.genders[new] == record.gold.genders[old]
         assert _bracketed(renamed.story) == [mapping[name] for name in _bracketed(record.story)]
-        assert renamed.story.replace("[", "").replace("]", "") != record.story or not mapping
+        assert re.sub(r"\[[^\]]+\]", "[]", renamed.story) == re.sub(r"\[[^\]]+\]", "[]", record.story)  # only names
         assert renamed.query == (mapping[record.query[0]], mapping[record.query[1]])
         assert _bracketed(renamed.gold.clean_story) == [mapping[name] for name in _bracketed(record.gold.clean_story)]
         assert renamed.gold.typed_edges() == [(mapping[a], rel, mapping[b]) for a, rel, b in record.gold.typed_edges()]
