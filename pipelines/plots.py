@@ -22,17 +22,21 @@ def accuracy_by_group(report: dict, group: str) -> dict[str, float]:
     return {value: right / n for value, (right, n) in merged.items() if n}
 
 
+LEGEND_INSIDE = 4  # lines whose legend still leaves the data readable inside the axes
+
+
 def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path, *, xlabel: str,
                            title: str = "", trained_on: set[str] | None = None) -> Path:
     """One line per model over the numeric group values (x), accuracy (y, 0..1); the values seen in training
-    shaded. Writes a PNG to `path` and returns it."""
+    shaded; more than `LEGEND_INSIDE` lines get their legend beside the plot. Writes a PNG to `path` and returns it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     values = sorted({v for accuracies in series.values() for v in accuracies if v.lstrip("-").isdigit()}, key=int)
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    beside = len(series) > LEGEND_INSIDE
+    figure, axes = plt.subplots(figsize=(9 if beside else 6, 4), dpi=120)
     for value in trained_on or ():
         if value in values:
             axes.axvspan(int(value) - 0.5, int(value) + 0.5, color="0.92", zorder=0)
@@ -42,7 +46,10 @@ def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path
     axes.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1.02), title=title)
     axes.set_xticks([int(v) for v in values])
     axes.grid(alpha=0.3)
-    axes.legend()
+    if beside:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    else:
+        axes.legend()
     if trained_on:
         axes.text(0.01, 0.02, "shaded: seen in training", transform=axes.transAxes, fontsize=8, color="0.4")
     figure.tight_layout()

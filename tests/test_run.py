@@ -196,3 +196,15 @@ def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_
     assert shared, "the generated stories have typed edges named like the labels"
     for name in shared:
         assert encoder.relation[relations.index(name)].argmax().item() == labels.index(name), name
+
+
+@pytest.mark.parametrize("lines", [2, 9])
+def test_the_accuracy_plot_keeps_its_legend_off_the_data_when_there_are_many_lines(tmp_path, lines):
+    from PIL import Image
+
+    from kgreason.pipelines.plots import LEGEND_INSIDE, plot_accuracy_by_group
+
+    series = {f"model {i}": {"2": 0.9, "3": 0.8, "4": 0.1 * i} for i in range(lines)}
+    path = plot_accuracy_by_group(series, tmp_path / "by_k.png", xlabel="k", trained_on={"2"})
+    width, height = Image.open(path).size
+    assert (width > 2 * height) == (lines > LEGEND_INSIDE)  # the wider figure holds the legend beside the axes
