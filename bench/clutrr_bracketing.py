@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from common import DEFAULT_DATASETS, RESULTS, environment, write_json
+from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
 from kgreason.data.clutrr import compose_relations, read_clutrr
 
@@ -70,10 +69,9 @@ def every_bracketing(chain: list[str], table: dict) -> set[str]:
 
 
 def score_folder(folder: Path) -> dict:
-    train = next(folder.glob("*train*"))
+    train, tests = clutrr_files(folder)
     table = training_table(read_clutrr(train))
     rows = {}
-    tests = sorted(folder.glob("*_test.csv"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
     for path in tests:
         records = list(read_clutrr(path))
         answers = [(record.target, record.gold.f_comb) for record in records]
@@ -118,13 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="a closure model directory (graph_readout=relation) to score")
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_bracketing.json")
     args = parser.parse_args(argv)
-    folders = {}
-    for name in args.folders:
-        folder = args.datasets / "clutrr" / name
-        if not folder.is_dir():
-            print(f"{folder}: not found (pass --datasets)", file=sys.stderr)
-            return 1
-        folders[name] = result = score_folder(folder)
+    folders = score_clutrr_folders(args.datasets, args.folders, score_folder)
+    if folders is None:
+        return 1
+    for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['table_pairs']} relation pairs)")
         print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}")
         for test, row in result["tests"].items():

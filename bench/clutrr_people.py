@@ -22,12 +22,11 @@ takes names out of the question.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from common import DEFAULT_DATASETS, RESULTS, environment, write_json
+from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
 from kgreason.data.clutrr import compose_relations, read_clutrr
 
@@ -45,7 +44,7 @@ def kinship_answer(chain: tuple[str, ...]) -> str | None:
 
 
 def score_folder(folder: Path) -> dict:
-    train = next(folder.glob("*train*"))
+    train, tests = clutrr_files(folder)
     labels: defaultdict[tuple[str, str], Counter] = defaultdict(Counter)
     people: set[str] = set()
     training = list(read_clutrr(train))
@@ -53,7 +52,6 @@ def score_folder(folder: Path) -> dict:
         labels[record.query][record.target] += 1
         people.update(record.gold.people)
     rows = {"train": _kinship(training)}
-    tests = sorted(folder.glob("*_test.csv"), key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)])
     for path in tests:
         records = list(read_clutrr(path))
         rows[path.stem] = {
@@ -81,13 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folders", nargs="*", default=list(FOLDERS), help="CLUTRR folders")
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_people.json")
     args = parser.parse_args(argv)
-    folders = {}
-    for name in args.folders:
-        folder = args.datasets / "clutrr" / name
-        if not folder.is_dir():
-            print(f"{folder}: not found (pass --datasets)", file=sys.stderr)
-            return 1
-        folders[name] = result = score_folder(folder)
+    folders = score_clutrr_folders(args.datasets, args.folders, score_folder)
+    if folders is None:
+        return 1
+    for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['training_people']} people)")
         print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}")
         for test, row in result["tests"].items():

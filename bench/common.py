@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -109,3 +110,22 @@ def publish_section(found: dict, render, args, start: str, end: str) -> bool:
     return True
 
 
+
+
+def clutrr_files(folder: Path) -> tuple[Path, list[Path]]:
+    """A CLUTRR folder's training file and its test files, in (noise, k) order: 1.2, 1.3, …, 1.10."""
+    tests = sorted(folder.glob("*_test.csv"), key=lambda path: [int(n) for n in re.findall(r"\d+", path.name)])
+    return next(folder.glob("*train*")), tests
+
+
+def score_clutrr_folders(datasets: Path, names: list[str], score) -> dict | None:
+    """{name: score(folder)} for the CLUTRR folders `names` under `datasets`; None (after saying which) when one
+    is missing."""
+    scored = {}
+    for name in names:
+        folder = datasets / "clutrr" / name
+        if not folder.is_dir():
+            print(f"{folder}: not found (pass --datasets)", file=sys.stderr)
+            return None
+        scored[name] = score(folder)
+    return scored
