@@ -2,8 +2,8 @@
 
 Why: in every official CLUTRR folder, the test files of the training task reuse the training stories' people
 (`data_089907f8`'s 1.2 and 1.3 tests: every query pair is a training query pair, and the label that pair has
-most often in training is the gold label for 135 of 143), while the other test files (longer chains, other
-noise) have only people that never occur in training. A model can so score on the first kind by remembering
+most often in training is the gold label for 135 of 143), while every story of the other test files (longer
+chains, other noise) has people that never occur in training. A model can so score on the first kind by remembering
 who is whose father, and meet unknown names on the second. `rename_people` makes a story's names a fresh draw
 from `NAME_POOL`, keyed by the record's id (deterministic, the same in every process), genders kept.
 
