@@ -8,7 +8,7 @@ Run it from the repository root (a benchmark, not a test; about 3 minutes on 2 C
 
 Rows (each the median of `--repeats` timed passes over one batch of random token ids, after an untimed one):
 - torch fp32: `TextEncoder` as the models run it;
-- torch int8: the same after `kgreason.pipelines.qa.int8_text_encoder` (what `GraphQA(precision="int8")` runs);
+- torch int8: a copy after `kgreason.pipelines.qa.int8_linears` (what `GraphQA(precision="int8")` runs);
 - onnxruntime fp32: the encoder exported with `torch.onnx.export` and fused by ONNX Runtime's BERT optimizer
   (`onnxruntime.transformers.optimizer`: skip-layer-norm, bias-GELU, attention where its pattern matches);
 - onnxruntime int8: that graph dynamically quantized (`onnxruntime.quantization.quantize_dynamic`: int8 weights
@@ -26,6 +26,7 @@ bench/results/encoder_ceiling.json.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -37,7 +38,7 @@ import torch
 from common import RESULTS, environment, write_json
 
 from kgreason.encoders.text import TextEncoder
-from kgreason.pipelines.qa import int8_text_encoder
+from kgreason.pipelines.qa import int8_linears
 
 CPU_TARGET = 100  # examples/s at length 128 (issue 8)
 
@@ -67,10 +68,7 @@ def peak_rates(config, rows: int, repeats: int) -> dict[str, float]:
     x = torch.randn(rows, hidden)
     linear = torch.nn.Linear(hidden, wide)
     weight = linear.weight.detach().t().contiguous()
-    holder = torch.nn.Module()
-    holder.text_encoder = torch.nn.Module()  # int8_text_encoder quantizes a model's text_encoder.model
-    holder.text_encoder.model = linear
-    quantized = int8_text_encoder(holder).text_encoder.model
+    quantized = int8_linears(torch.nn.Sequential(linear))
     flops = 2 * rows * hidden * wide
     with torch.inference_mode():
         return {"fp32": flops / median_seconds(lambda: x @ weight, repeats),
@@ -133,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = (args.batch_size, args.length)
     inputs = {"input_ids": torch.randint(1000, config.vocab_size, shape), "attention_mask": torch.ones(shape, dtype=torch.long),
               "token_type_ids": torch.zeros(shape, dtype=torch.long)}
-    holder = torch.nn.Module()
-    holder.text_encoder = encoder
-    int8 = int8_text_encoder(holder).text_encoder
+    int8 = int8_linears(copy.deepcopy(encoder))
     with torch.inference_mode():
         reference = encoder(inputs["input_ids"], inputs["attention_mask"]).last_hidden_state
 

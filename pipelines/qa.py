@@ -292,11 +292,7 @@ class GraphQA:
 
 def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> torch.nn.Module:
     """A copy of a `FusionModel` whose text encoder's `nn.Linear` layers are dynamically quantized to int8
-    (per-output-channel weights; activations quantized per batch at run time); LoRA adapters are merged first.
-    CPU only. torch.ao's `quantize_dynamic` is deprecated in favour of torchao's `quantize_`, which is not a
-    dependency: its deprecation warnings are silenced here, and only here."""
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
+    (`int8_linears`); LoRA adapters are merged first. CPU only."""
     if getattr(model, "text_encoder", None) is None:
         raise TaskInputError(f"{where}: the model reads no text, so int8 has no text encoder to quantize",
                              hint="use precision 'fp32' or 'bf16'")
@@ -304,11 +300,22 @@ def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> to
     encoder = model.text_encoder
     if hasattr(encoder.model, "merge_and_unload"):  # a peft model: fold the adapters into the weights
         encoder.model = encoder.model.merge_and_unload()
+    int8_linears(encoder)
+    return model
+
+
+def int8_linears(module: torch.nn.Module) -> torch.nn.Module:
+    """`module`, its `nn.Linear` submodules replaced in place by dynamically quantized int8 ones (per-output-channel
+    weights; activations quantized per batch at run time); a bare `nn.Linear` is not replaced (wrap it in
+    `nn.Sequential`). torch.ao's `quantize_dynamic` is deprecated in favour of torchao's `quantize_`, which is not
+    a dependency: its deprecation warnings are silenced here, and only here."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r"torch\.ao\.quantization is deprecated", DeprecationWarning)
         warnings.filterwarnings("ignore", r"torch\.quantize_per_tensor, torch\.quantize_per_channel", UserWarning)
-        quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
-    return model
+        quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    return module
 
 
 # --- inputs --------------------------------------------------------------------------------------------------
