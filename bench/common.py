@@ -110,8 +110,6 @@ def publish_section(found: dict, render, args, start: str, end: str) -> bool:
     return True
 
 
-
-
 def clutrr_files(folder: Path) -> tuple[Path, list[Path]]:
     """A CLUTRR folder's training file and its test files, in (noise, k) order: 1.2, 1.3, …, 1.10."""
     tests = sorted(folder.glob("*_test.csv"), key=lambda path: [int(n) for n in re.findall(r"\d+", path.name)])

@@ -49,7 +49,7 @@ def test_the_story_graph_of_a_renamed_story_has_the_same_edges_under_the_new_nam
         assert old.edges.tolist() == new.edges.tolist() and old.edge_labels == new.edge_labels
 
 
-def test_renaming_is_keyed_by_the_record_id_not_by_the_process(tmp_path):
+def test_renaming_is_keyed_by_the_record_id_not_by_the_process():
     record = next(generate_clutrr(1, k=2, seed=3))
     here = rename_people(record).story
     code = ("from kgreason.data.clutrr import generate_clutrr; from kgreason.data.renaming import rename_people; "
