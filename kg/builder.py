@@ -77,6 +77,14 @@ class EncodedChunk:
         return heads, relations, tails, None if self.weights is None else self.weights.tolist()
 
 
+class Interner(dict):
+    """`interner[x]`: the id of `x`, a new one (the count so far) for an unseen `x`; `list(interner)`: the keys."""
+
+    def __missing__(self, key) -> int:
+        value = self[key] = len(self)
+        return value
+
+
 def _in_order_of_appearance(seq: np.ndarray) -> np.ndarray:
     """The distinct values of `seq` (int [n]) in order of their first appearance."""
     values, first = np.unique(seq, return_index=True)

@@ -3,20 +3,23 @@
 Statements are interned as Oxigraph terms into a chunk-local table (hashing a term is cheaper than making its
 string), and only the distinct terms of a chunk are turned into canonical keys (`kgreason.kg.terms`), so the
 result is the same graph as the rdflib path gives. Named graphs of quads are merged into the default graph.
+N-Triples blocks of plain IRI lines skip the parser (`kgreason.kg.readers.plain_ntriples`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import chain, islice
 from operator import attrgetter
 
 import numpy as np
 
-from ..builder import EncodedChunk
+from ..builder import EncodedChunk, Interner
 from ..errors import ParseError
 from ..terms import RDF_DIR_LANG_STRING, RDF_LANG_STRING, BlankNodeScope, literal_key
+from .plain_ntriples import encode_plain_block
 from .source import Source
 
 
@@ -44,29 +47,85 @@ def read_oxigraph(
 
     `first_line` is the line number of the source's first line (not 1 when it starts inside a file).
 
-    N-Triples are parsed leniently (without checking IRIs and language tags, more than twice as fast) and
-    each distinct term of a chunk is checked instead; on any problem the source is parsed again strictly,
-    so that errors are exactly Oxigraph's. (N-Quads are not: their graph names would go unchecked.)
+    N-Triples are read in blocks of whole lines. A block of plain lines (`<s> <p> <o> .`, IRIs only) is
+    split into tokens without a parser (`kgreason.kg.readers.plain_ntriples`); any other block is parsed
+    leniently (without checking IRIs and language tags, more than twice as fast) and each distinct term is
+    checked instead; on any problem the block is parsed again strictly, so that errors are exactly
+    Oxigraph's. (N-Quads are parsed strictly: their graph names would go unchecked.)
     """
-    lenient = format == "ntriples"
+    base = base_iri or source.base_iri
+    if format != "ntriples":
+        yield from _parsed(source.open_binary, source.location, format, bnodes, base, chunk_size, first_line)
+        return
+    checked: set[str] = set()  # keys of terms found valid in earlier chunks (equal keys: equally valid)
+    with source.open_binary() as stream:
+        for block, block_line, newlines in _line_blocks(stream, first_line):
+            if len(checked) > 1_000_000:  # bounds its memory
+                checked.clear()
+            chunks = encode_plain_block(block, newlines, chunk_size, checked)
+            if chunks is None:
+                chunks = _parsed(
+                    partial(io.BytesIO, block), source.location, format, bnodes, base, chunk_size, block_line, checked
+                )
+            yield from chunks
+
+
+BLOCK_BYTES = 16 << 20  # N-Triples are read in blocks of whole lines of about this size
+
+
+def _line_blocks(stream: io.BufferedIOBase, first_line: int) -> Iterator[tuple[bytes, int, int]]:
+    """`(block, line number of its first line, '\\n' in it)`: the stream in blocks of whole lines.
+
+    The last block may end without '\\n'. Lines end at '\\n', '\\r\\n' or '\\r', as the parsers count them.
+    """
+    line = first_line
+    while block := stream.read(BLOCK_BYTES):
+        if not block.endswith(b"\n"):
+            block += stream.readline()  # the rest of the block's last line
+        newlines = block.count(b"\n")
+        yield block, line, newlines
+        line += newlines + (block.count(b"\r") - block.count(b"\r\n") if b"\r" in block else 0)
+
+
+def _parsed(
+    open_stream: Callable[[], io.BufferedIOBase],
+    location: str,
+    format: str,
+    bnodes: BlankNodeScope,
+    base_iri: str,
+    chunk_size: int,
+    first_line: int,
+    checked: set[str] | None = None,
+) -> Iterator[EncodedChunk]:
+    """The chunks Oxigraph parses from `open_stream()`; leniently (checking each new term) when `checked` is a set.
+
+    Errors are raised as `ParseError` with the line in the file (the stream's first line is `first_line`).
+    """
     try:
-        yield from _chunks(source, format, bnodes, base_iri, chunk_size, lenient)
+        yield from _chunks(open_stream, format, bnodes, base_iri, chunk_size, checked)
     except (SyntaxError, _Rejected) as err:
-        if lenient:  # the strict parser's error comes first in the file (or is the same)
-            err = _strict_error(source, format, base_iri) or err
+        if checked is not None:  # the strict parser's error comes first in the stream (or is the same)
+            err = _strict_error(open_stream, format, base_iri) or err
         if isinstance(err, _Rejected):
-            raise ParseError(str(err), path=source.location) from None
+            raise ParseError(str(err), path=location) from None
         line = None if err.lineno is None else err.lineno + first_line - 1
-        raise ParseError(_clean_message(err.msg), path=source.location, line=line, column=err.offset) from None
+        raise ParseError(_clean_message(err.msg), path=location, line=line, column=err.offset) from None
 
 
 def _chunks(
-    source: Source, format: str, bnodes: BlankNodeScope, base_iri: str | None, chunk_size: int, lenient: bool
+    open_stream: Callable[[], io.BufferedIOBase],
+    format: str,
+    bnodes: BlankNodeScope,
+    base_iri: str,
+    chunk_size: int,
+    checked: set[str] | None,
 ) -> Iterator[EncodedChunk]:
-    """The chunks; with `lenient`, a term that the strict parser would reject raises `_Rejected`."""
+    """The chunks; with a `checked` set, the parse is lenient and a term that the strict parser would reject
+    raises `_Rejected` (the keys of the terms found valid go into `checked`)."""
     import pyoxigraph as ox
 
     named_type, literal_type, blank_type, triple_type = ox.NamedNode, ox.Literal, ox.BlankNode, ox.Triple
+    lenient = checked is not None
 
     def key(term) -> str:
         kind = type(term)
@@ -97,19 +156,16 @@ def _chunks(
             for part in (term.subject, term.predicate, term.object):
                 check(part)
 
-    checked: set[str] = set()  # keys of terms checked in earlier chunks (equal keys: equally valid)
-    with source.open_binary() as stream:
-        quads = ox.parse(input=stream, format=_formats()[format], base_iri=base_iri or source.base_iri, lenient=lenient)
+    with open_stream() as stream:
+        quads = ox.parse(input=stream, format=_formats()[format], base_iri=base_iri, lenient=lenient)
         while True:
-            index = _Interner()  # term -> local id, in order of first appearance
+            index = Interner()  # term -> local id, in order of first appearance
             terms = chain.from_iterable(map(_SPO, islice(quads, chunk_size)))  # s0, p0, o0, s1, ...: no Python loop
             ids = np.fromiter(map(index.__getitem__, terms), dtype=np.int32)
             if not len(ids):
                 return
             keys = [key(term) for term in index]
             if lenient:
-                if len(checked) > 1_000_000:  # bounds its memory
-                    checked.clear()
                 for k, term in zip(keys, index):
                     if k not in checked:
                         try:
@@ -127,21 +183,13 @@ class _Rejected(Exception):
     """A term that a strict parse would reject."""
 
 
-class _Interner(dict):
-    """`interner[x]`: the id of `x`, a new one (the count so far) for an unseen `x`."""
-
-    def __missing__(self, key) -> int:
-        value = self[key] = len(self)
-        return value
-
-
-def _strict_error(source: Source, format: str, base_iri: str | None) -> SyntaxError | None:
-    """The error of a strict parse of the whole source, or None."""
+def _strict_error(open_stream: Callable[[], io.BufferedIOBase], format: str, base_iri: str) -> SyntaxError | None:
+    """The error of a strict parse of the whole stream, or None."""
     import pyoxigraph as ox
 
-    with copy.copy(source).open_binary() as stream:  # a copy: the source's own stream (and position) stay
+    with open_stream() as stream:
         try:
-            for _quad in ox.parse(input=stream, format=_formats()[format], base_iri=base_iri or source.base_iri):
+            for _quad in ox.parse(input=stream, format=_formats()[format], base_iri=base_iri):
                 pass
         except SyntaxError as err:
             return err
