@@ -58,33 +58,30 @@ def read_oxigraph(
         yield from _parsed(source.open_binary, source.location, format, bnodes, base, chunk_size, first_line)
         return
     checked: set[str] = set()  # keys of terms found valid in earlier chunks (equal keys: equally valid)
+    line = first_line  # of the block's first line
     with source.open_binary() as stream:
-        for block, block_line, newlines in _line_blocks(stream, first_line):
+        for block in _line_blocks(stream):
             if len(checked) > 1_000_000:  # bounds its memory
                 checked.clear()
-            chunks = encode_plain_block(block, newlines, chunk_size, checked)
-            if chunks is None:
-                chunks = _parsed(
-                    partial(io.BytesIO, block), source.location, format, bnodes, base, chunk_size, block_line, checked
-                )
+            chunks = encode_plain_block(block, chunk_size, checked)
+            if chunks is not None:
+                line_breaks = sum(map(len, chunks))  # a plain line is one triple
+            else:
+                chunks = _parsed(partial(io.BytesIO, block), source.location, format, bnodes, base, chunk_size, line, checked)
+                line_breaks = block.count(b"\n") + (block.count(b"\r") - block.count(b"\r\n") if b"\r" in block else 0)
             yield from chunks
+            line += line_breaks
 
 
 BLOCK_BYTES = 16 << 20  # N-Triples are read in blocks of whole lines of about this size
 
 
-def _line_blocks(stream: io.BufferedIOBase, first_line: int) -> Iterator[tuple[bytes, int, int]]:
-    """`(block, line number of its first line, '\\n' in it)`: the stream in blocks of whole lines.
-
-    The last block may end without '\\n'. Lines end at '\\n', '\\r\\n' or '\\r', as the parsers count them.
-    """
-    line = first_line
+def _line_blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
+    """The stream in blocks of whole lines (the last may end without '\\n')."""
     while block := stream.read(BLOCK_BYTES):
         if not block.endswith(b"\n"):
             block += stream.readline()  # the rest of the block's last line
-        newlines = block.count(b"\n")
-        yield block, line, newlines
-        line += newlines + (block.count(b"\r") - block.count(b"\r\n") if b"\r" in block else 0)
+        yield block
 
 
 def _parsed(

@@ -19,22 +19,23 @@ _NOT_PLAIN = (b"\\", b"\r", b"\x0b", b"\x0c")
 _NEWLINE, _DOT = ord("\n"), ord(".")
 
 
-def encode_plain_block(block: bytes, lines: int, chunk_size: int, checked: set[str]) -> list[EncodedChunk] | None:
+def encode_plain_block(block: bytes, chunk_size: int, checked: set[str]) -> list[EncodedChunk] | None:
     """The chunks (at most `chunk_size` rows each) of a block of whole lines, or None when it is not plain.
 
-    `lines`: the '\n' in the block. Plain: every line is `<s> <p> <o> .` (spaces or tabs between the tokens,
-    '\n' at its end, the last line's '\n' optional) and every distinct IRI is one that Oxigraph's strict
-    parser accepts. `checked` holds keys already found valid; the block's new valid keys are added to it.
+    Plain: every line is `<s> <p> <o> .` (spaces or tabs between the tokens, '\n' at its end, the last line's
+    '\n' optional) and every distinct IRI is one that Oxigraph's strict parser accepts. `checked` holds keys
+    already found valid; the block's new valid keys are added to it.
     """
     if not block.endswith(b"\n"):
         block += b"\n"
-        lines += 1
-    # Every '\n' follows '.', the 4th of every 4 tokens is '.', and no other token is '.' or ends with '.'
-    # (no IRI token does): then the '.' tokens are exactly the line ends and every line has 4 tokens.
     if any(b in block for b in _NOT_PLAIN):
         return None
+    # Every '\n' follows '.', the 4th of every 4 tokens is '.', and no other token is '.' or ends with '.'
+    # (no IRI token does): then the '.' tokens are exactly the line ends and every line has 4 tokens.
     text = np.frombuffer(block, dtype=np.uint8)
-    if not np.all(text[np.flatnonzero(text == _NEWLINE) - 1] == _DOT):  # (a '\n' at 0 looks at the last '\n')
+    line_ends = np.flatnonzero(text == _NEWLINE)
+    lines = len(line_ends)
+    if not np.all(text[line_ends - 1] == _DOT):  # (a '\n' at 0 looks at the last byte, a '\n')
         return None
     tokens = block.split()
     if len(tokens) != 4 * lines or tokens[3::4].count(b".") != lines:
