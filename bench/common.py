@@ -97,17 +97,44 @@ def write_json(path: Path, document: dict) -> None:
 def publish_section(found: dict, render, args, start: str, end: str) -> bool:
     """Print `render(found, args)`, a results section that begins with the marker `start` and ends with `end`,
     and put it in place of the text between those markers in docs/results.md (or at its end); False (and nothing
-    written) when `found` has no run."""
+    written) when `found` has no run.
+
+    Subsections (`### name: ...`) of the section in place whose name the new one lacks are kept, in their
+    place: a run on a machine that does not hold the earlier run directories adds its experiments without
+    dropping the others. An experiment that is rendered again shows only the runs found now.
+    """
     if not found:
         print(f"no finished runs under {args.runs}")
         return False
     section = render(found, args)
-    print(section)
     path = REPO / "docs" / "results.md"
     text = path.read_text(encoding="utf-8")
-    text = (text[: text.index(start)] + section + text[text.index(end) + len(end):]) if start in text else f"{text}\n{section}\n"
+    if start in text:
+        before, rest = text.split(start, 1)
+        old, after = rest.split(end, 1)
+        section = start + _merge_subsections(old, section.removeprefix(start).removesuffix(end)) + end
+        text = before + section + after
+    else:
+        text = f"{text}\n{section}\n"
+    print(section)
     path.write_text(text, encoding="utf-8")
     return True
+
+
+def _merge_subsections(old: str, new: str) -> str:
+    """`new`'s text before its first `### ` heading, then the subsections of `old` (each replaced by `new`'s of the
+    same name where it has one), then `new`'s other subsections."""
+    _, old_parts = _subsections(old)
+    head, new_parts = _subsections(new)
+    merged = {name: new_parts.get(name, part) for name, part in old_parts.items()} | new_parts
+    return head + "".join(merged.values())
+
+
+def _subsections(section: str) -> tuple[str, dict[str, str]]:
+    """(the text before the first `### ` heading, {name: subsection}) of a results section; a subsection runs
+    from its heading `### name: ...` to the next heading, and ends with one blank line."""
+    head, *parts = re.split(r"(?m)^(?=### )", section)
+    return head, {part[4:].split(":", 1)[0].split("\n", 1)[0].strip(): part.rstrip("\n") + "\n\n" for part in parts}
 
 
 def clutrr_files(folder: Path) -> tuple[Path, list[Path]]:
