@@ -18,11 +18,13 @@ EX = "http://example.org/"
 def read(path, *, parser_only: bool = False):
     """The triples (key rows, sorted) of reading `path` with Oxigraph, or the ParseError's (line, column, text).
 
-    `parser_only`: with the tokenizer of plain lines turned off.
+    `parser_only`: with the tokenizer of plain lines turned off and the whole file in one block, as Oxigraph
+    alone reads it.
     """
     with pytest.MonkeyPatch.context() as monkeypatch:
         if parser_only:
             monkeypatch.setattr(oxigraph_reader, "encode_plain_block", lambda *args: None)
+            monkeypatch.setattr(oxigraph_reader, "BLOCK_BYTES", 1 << 30)
         try:
             kg = KnowledgeGraph.read(path, engine="oxigraph")
         except ParseError as err:
