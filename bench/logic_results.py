@@ -231,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128, help="tokens per row (ProofWriter's long theories: 320)")
     parser.add_argument("--limit", type=int, default=None, help="first N records of each file (smoke runs)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from existing runs")
+    parser.add_argument("--print-only", action="store_true",
+                        help="print the tables of the runs under --runs, write nothing (e.g. more seeds of one "
+                             "variant, kept apart from the runs the published tables come from)")
     args = parser.parse_args(argv)
     if not args.report_only:
         for name in args.only or EXPERIMENTS:
@@ -238,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in args.variants:
                     run_one(name, EXPERIMENTS[name], variant, seed, args)
     found = collect(args)
+    if args.print_only:
+        print(markdown(found, args) if found else f"no finished runs under {args.runs}")
+        return 0 if found else 1
     if not publish_section(found, markdown, args, START, END):
         return 1
     if "clutrr-089907f8" in found:
