@@ -17,11 +17,19 @@ For every folder and test file:
 
 Prints a table and writes bench/results/clutrr_people.json. `kgreason train --rename-people` (per-story names)
 takes names out of the question.
+
+With `--runs RUN ...` (run directories of `kgreason train` on a CLUTRR folder), it also splits each test file's
+predictions by whether the gold label agrees with the kinship composition, differs from it, or the chain has
+none, with the model's right answers in each group and how often it answered "differs" questions with the kinship
+composition:
+
+    .venv/bin/python bench/clutrr_people.py --folders data_06b8f2a1 --runs ../runs/clutrr-supporting-graph_only-closure-renamed-s0
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -73,10 +81,33 @@ def _kinship(records: list) -> dict:
     return {"kinship_defined": len(defined), "kinship_differs": differs}
 
 
+def score_run(run: Path) -> dict:
+    """{test file: counts} of a run's predictions: n and right, overall and for each group of questions: the gold
+    label agrees with the kinship composition ("agrees"), differs from it ("differs"), or the chain has none
+    ("no_kinship"); for "differs" also how many got the kinship composition ("differs_kinship_answered")."""
+    tests = json.loads((run / "results.json").read_text())["data"]["tests"]
+    scored = {}
+    for test, path in tests.items():
+        records = {record.id: record for record in read_clutrr(Path(path))}
+        counts: Counter = Counter()
+        with open(run / "predictions" / f"{test}.jsonl", encoding="utf-8") as lines:
+            for line in lines:
+                prediction = json.loads(line)
+                kinship = kinship_answer(records[prediction["id"]].gold.f_comb)
+                group = "no_kinship" if kinship is None else "agrees" if kinship == prediction["gold"] else "differs"
+                right = prediction["correct"]
+                counts.update({"n": 1, "right": right, group: 1, f"{group}_right": right,
+                               "differs_kinship_answered": group == "differs" and prediction["predicted"] == kinship})
+        scored[test] = dict(counts)
+    return scored
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
     parser.add_argument("--folders", nargs="*", default=list(FOLDERS), help="CLUTRR folders")
+    parser.add_argument("--runs", type=Path, nargs="*", default=[],
+                        help="run directories of CLUTRR models: their predictions split by kinship consistency")
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_people.json")
     args = parser.parse_args(argv)
     folders = score_clutrr_folders(args.datasets, args.folders, score_folder)
@@ -89,7 +120,15 @@ def main(argv: list[str] | None = None) -> int:
             differs = "–" if row["kinship_differs"] is None else f"{row['kinship_differs']:.3f} of {row['kinship_defined']}"
             shares = [f"{row[key]:.3f}" if key in row else "" for key in ("pair_in_train", "name_lookup", "known_people")]
             print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}")
-    write_json(args.output, {**environment(), "folders": folders})
+    runs = {str(run): score_run(run) for run in args.runs}
+    for run, tests in runs.items():
+        print(f"\n{run}")
+        print(f"{'file':<10}{'n':>5}{'accuracy':>10}{'agrees':>10}{'differs':>10}{'no kinship':>12}{'differs, kinship answer':>25}")
+        for test, c in tests.items():
+            groups = [f"{c.get(g + '_right', 0)}/{c.get(g, 0)}" for g in ("agrees", "differs", "no_kinship")]
+            print(f"{test:<10}{c['n']:>5}{c['right'] / c['n']:>10.3f}{groups[0]:>10}{groups[1]:>10}{groups[2]:>12}"
+                  f"{c.get('differs_kinship_answered', 0):>25}")
+    write_json(args.output, {**environment(), "folders": folders, "runs": runs})
     print(f"\nresults: {args.output}")
     return 0
 
