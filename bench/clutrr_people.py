@@ -13,7 +13,10 @@ For every folder and test file:
 - "known people": share of the stories all of whose people occur in the training file;
 - "kinship differs": share whose gold label differs from the chain's relations (`f_comb`) composed left to right
   by kinship (`kgreason.data.clutrr.compose_relations`), among the chains where every step has one kinship answer
-  ("[A]'s son's mother's mother" is A's mother-in-law; CLUTRR may say "mother"); for the training file too.
+  ("[A]'s son's mother's mother" is A's mother-in-law; CLUTRR may say "mother"); for the training file too;
+- "chain ceiling": the most any answer that is a function of the chain's relations and its people's genders can
+  score on the file: each (relations, genders) group answered with its most frequent gold label in the file. Below
+  1 when CLUTRR gives one chain different labels (its derivation brackets the chain differently, story by story).
 
 Prints a table and writes bench/results/clutrr_people.json. `kgreason train --rename-people` (per-story names)
 takes names out of the question.
@@ -69,8 +72,21 @@ def score_folder(folder: Path) -> dict:
                                for record in records) / len(records),
             "known_people": sum(set(record.gold.people) <= people for record in records) / len(records),
             **_kinship(records),
+            "chain_ceiling": chain_ceiling(records),
         }
     return {"train": train.name, "training_people": len(people), "tests": rows}
+
+
+def chain_ceiling(records: list) -> float:
+    """The accuracy of the best function of (chain relations, chain people's genders): each group answered with its
+    most frequent gold label."""
+    groups: defaultdict[tuple, Counter] = defaultdict(Counter)
+    for record in records:
+        gold = record.gold
+        chain = gold.story_edges[: len(gold.edge_types)]
+        people = [chain[0][0], *(target for _, target in chain)]
+        groups[gold.f_comb, tuple(gold.genders[gold.people[i]] for i in people)][record.target] += 1
+    return sum(labels.most_common(1)[0][1] for labels in groups.values()) / len(records)
 
 
 def _kinship(records: list) -> dict:
@@ -115,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['training_people']} people)")
-        print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}")
+        print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}"
+              f"{'chain ceiling':>15}")
         for test, row in result["tests"].items():
             differs = "–" if row["kinship_differs"] is None else f"{row['kinship_differs']:.3f} of {row['kinship_defined']}"
-            shares = [f"{row[key]:.3f}" if key in row else "" for key in ("pair_in_train", "name_lookup", "known_people")]
-            print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}")
+            shares = [f"{row[key]:.3f}" if key in row else ""
+                      for key in ("pair_in_train", "name_lookup", "known_people", "chain_ceiling")]
+            print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}{shares[3]:>15}")
     runs = {str(run): score_run(run) for run in args.runs}
     for run, tests in runs.items():
         print(f"\n{run}")
