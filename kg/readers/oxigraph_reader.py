@@ -20,7 +20,7 @@ from ..builder import EncodedChunk, Interner
 from ..errors import ParseError
 from ..terms import RDF_DIR_LANG_STRING, RDF_LANG_STRING, BlankNodeScope, literal_key
 from .plain_ntriples import encode_plain_block
-from .source import Source
+from .source import Source, line_breaks
 
 
 def _formats() -> dict:
@@ -65,12 +65,12 @@ def read_oxigraph(
                 checked.clear()
             chunks = encode_plain_block(block, chunk_size, checked)
             if chunks is not None:
-                line_breaks = sum(map(len, chunks))  # a plain line is one triple
+                breaks = sum(map(len, chunks))  # a plain line is one triple
             else:
                 chunks = _parsed(partial(io.BytesIO, block), source.location, format, bnodes, base, chunk_size, line, checked)
-                line_breaks = block.count(b"\n") + (block.count(b"\r") - block.count(b"\r\n") if b"\r" in block else 0)
+                breaks = line_breaks(block)
             yield from chunks
-            line += line_breaks
+            line += breaks
 
 
 BLOCK_BYTES = 16 << 20  # N-Triples are read in blocks of whole lines of about this size

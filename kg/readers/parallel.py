@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from ..builder import EncodedChunk
 from ..errors import KGError
 from . import Reader, offline
-from .source import Source
+from .source import Source, line_breaks
 
 if TYPE_CHECKING:  # pragma: no cover - imported when needed: sequential reads do without them
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -126,7 +126,7 @@ def lines_before(path: str | os.PathLike, offset: int) -> int:
     with open(path, "rb") as f:
         while offset > 0 and (block := f.read(min(offset, 1 << 24))):
             offset -= len(block)
-            count += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            count += line_breaks(block)
             count -= last == b"\r" and block[:1] == b"\n"  # a '\r\n' cut in two by the blocks
             last = block[-1:]
     return count

@@ -16,6 +16,13 @@ def is_remote(location: str | os.PathLike) -> bool:
     return str(location).split("://", 1)[0].lower() in {"http", "https", "ftp"} and "://" in str(location)
 
 
+def line_breaks(data: bytes) -> int:
+    """Line breaks in `data`, as the parsers count them: '\\n', '\\r\\n' and a lone '\\r'."""
+    if b"\r" not in data:
+        return data.count(b"\n")
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
 class _CountingReader(io.RawIOBase):
     """Wraps a binary file and counts the bytes handed out (of the file on disk, before decompression)."""
 
