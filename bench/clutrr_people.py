@@ -82,10 +82,9 @@ def chain_ceiling(records: list) -> float:
     most frequent gold label."""
     groups: defaultdict[tuple, Counter] = defaultdict(Counter)
     for record in records:
-        gold = record.gold
-        chain = gold.story_edges[: len(gold.edge_types)]
-        people = [chain[0][0], *(target for _, target in chain)]
-        groups[gold.f_comb, tuple(gold.genders[gold.people[i]] for i in people)][record.target] += 1
+        chain = record.gold.typed_edges()  # (A, rel, B) names along the chain
+        people = [chain[0][0], *(relative for _, _, relative in chain)]
+        groups[record.gold.f_comb, tuple(record.gold.genders[person] for person in people)][record.target] += 1
     return sum(labels.most_common(1)[0][1] for labels in groups.values()) / len(records)
 
 
