@@ -77,6 +77,10 @@ VARIANTS = {  # the tables show every variant that has a run directory
     "graph_only-closure-renamed": CLOSURE._replace(preprocess={"rename_people": True}),
     # the same closure, each edge's relation also reading its target's node input (`read_target`)
     "graph_only-closure-target": CLOSURE._replace(options={**CLOSURE.options, "graph_options": {"read_target": True}}),
+    # people renamed, and the labels factored into a gender-free relation and the answer person's gender
+    # (`factored_labels`): backward edges inverted by the relation's inverse, gender read from the target alone
+    "graph_only-closure-factored-renamed": CLOSURE._replace(options={**CLOSURE.options, "factored_labels": True},
+                                                            preprocess={"rename_people": True}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04

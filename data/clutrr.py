@@ -105,6 +105,16 @@ def compose_relations(first: str, second: str) -> str | None:
     return relation_name(composed, gender) if composed else None
 
 
+def kinship_algebra(labels: list[str]) -> dict[str, Any]:
+    """The closure encoder's relation algebra for the kinship `labels`: `classes` (the gender-free base
+    relations), `inverse` (each base's inverse, as class ids) and `label_factors` (each label's [base id, 0 male /
+    1 female]): "son" is [child, 0]. Raises KeyError for a label that is not a kinship relation."""
+    bases = list(KINSHIP)
+    return {"classes": len(bases), "inverse": [bases.index(KINSHIP[base][2]) for base in bases],
+            "label_factors": [[bases.index(RELATIONS[label][0]), (MALE, FEMALE).index(RELATIONS[label][1])]
+                              for label in labels]}
+
+
 def _base(relation: str) -> tuple[str, str | None]:
     return RELATIONS.get(relation, (relation, None))
 

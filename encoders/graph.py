@@ -514,47 +514,89 @@ class ClosureEncoder(GraphEncoder):
     set: Linear(log R[q, v])); a graph without a query gets zeros. Edge importance: how far the edge's relation is
     from uniform (1 - entropy / log C).
 
-    The input states x are read only with `read_target`: an edge's relation logits then also get Linear(x[target])
-    (zero at the start), since a relation's name depends on the relative, e.g. a person's gender shown by other
-    sentences of the story (CLUTRR: "son" or "daughter" read backwards from "[A] is [B]'s mother").
+    The input states x are read only with `read_target` or `label_factors` (below). With `read_target`, an edge's
+    relation logits also get Linear(x[target]) (zero at the start), since a relation's name depends on the
+    relative, e.g. a person's gender shown by other sentences of the story (CLUTRR: "son" or "daughter" read
+    backwards from "[A] is [B]'s mother").
 
     The table and the relation types' logits are `logit_scale` × their parameters, so that they can grow sharp in
     a few hundred steps at the graph learning rate.
+
+    Two options build a relation algebra into it, for labels that name a relation and a property of the relative
+    (CLUTRR: "son" = child + male):
+    - `inverse`: class c's inverse class (a permutation; "parent" <-> "child"). An edge read backwards is then its
+      forward reading with the classes inverted, not a separate reading: "[A] is [B]'s mother" read from B to A is
+      "child" whatever A's gender, since the classes carry none.
+    - `label_factors`: output l is (relation class, attribute); node v's state l is log R[q, v, class] + log
+      P(v's attribute), the attribute read from v's input state by a Linear layer (CLUTRR: the relative's gender,
+      from the sentences that name them). Then the relation composes free of every middle person's attribute, and
+      only the answer's own person is read for it. len(label_factors) must be hidden_size.
 
     read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
     are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
     `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the state is n² C per graph; a
     path length costs C² per (i, m, j) triple with m on a shortest i-j path of that length, and C³ per distinct
-    (i, m): meant for story graphs, not retrieved background subgraphs).
+    (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C] class ids, a permutation.
+    label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 … max id.
     """
 
     name = "closure"
 
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
-                 read_target: bool = False, **common: Any) -> None:
+                 read_target: bool = False, inverse: list[int] | None = None,
+                 label_factors: list[list[int]] | None = None, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
         super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
-                                            "read_target": read_target})
+                                            "read_target": read_target, "inverse": inverse,
+                                            "label_factors": label_factors})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
         self.classes, self.max_nodes = classes or self.hidden_size, max_nodes
+        self._check_algebra(inverse, label_factors, read_target)
+        # backwards reading = forward reading [:, inverse_order]: class inverse[c] gets what class c had
+        self.register_buffer("inverse_order", None if inverse is None else torch.argsort(torch.tensor(inverse)),
+                             persistent=False)
+        self.register_buffer("factor_class", None if label_factors is None else
+                             torch.tensor([c for c, _ in label_factors]), persistent=False)
+        self.register_buffer("factor_attribute", None if label_factors is None else
+                             torch.tensor([a for _, a in label_factors]), persistent=False)
         self.logit_scale = logit_scale
         self.relation = nn.Parameter(torch.randn(self.num_relation_types, self.classes) / logit_scale)
         self.read_forward = nn.Linear(self.hidden_size, self.classes)
-        self.read_backward = nn.Linear(self.hidden_size, self.classes)
+        self.read_backward = None if inverse is not None else nn.Linear(self.hidden_size, self.classes)
         self.read_target = None
         if read_target:  # starts at zero: the edges read as without it
             self.read_target = nn.Linear(self.hidden_size, self.classes)
             nn.init.zeros_(self.read_target.weight)
             nn.init.zeros_(self.read_target.bias)
         self.table = nn.Parameter(0.1 * torch.randn(self.classes, self.classes, self.classes) / logit_scale)
-        self.output = None if classes is None else nn.Linear(self.classes, self.hidden_size)
+        self.output = None if classes is None or label_factors is not None else nn.Linear(self.classes, self.hidden_size)
+        self.read_attribute = (None if label_factors is None else
+                               nn.Linear(self.hidden_size, 1 + max(a for _, a in label_factors)))
         del self.query  # the query node is where the relations are read from, not a vector
 
+    def _check_algebra(self, inverse: list[int] | None, label_factors: list[list[int]] | None,
+                       read_target: bool) -> None:
+        """Raise ValueError unless `inverse` permutes the classes and `label_factors` has one (class, attribute ≥ 0)
+        per output unit."""
+        if inverse is not None:
+            if sorted(inverse) != list(range(self.classes)):
+                raise ValueError(f"graph encoder 'closure': inverse must list each of the {self.classes} classes once "
+                                 f"(the inverse of class c at position c), got {inverse}")
+            if read_target:
+                raise ValueError("graph encoder 'closure': inverse reads a backward edge as its forward reading "
+                                 "inverted, read_target reads each direction's own target; use one of them")
+        if label_factors is not None and (
+                len(label_factors) != self.hidden_size
+                or not all(len(f) == 2 and 0 <= f[0] < self.classes and f[1] >= 0 for f in label_factors)):
+            raise ValueError(f"graph encoder 'closure': label_factors needs one (class in [0, {self.classes}), "
+                             f"attribute ≥ 0) pair per output unit (hidden_size={self.hidden_size}), "
+                             f"got {label_factors}")
+
     def _initial_states(self, x: Tensor | None, num_nodes: int, query_nodes: Tensor | None) -> Tensor:
-        """x (or zeros): read only by `read_target`; otherwise only its size and dtype matter."""
+        """x (or zeros): read only by `read_target` and `label_factors`; otherwise only its size and dtype matter."""
         return self.table.new_zeros(num_nodes, self.hidden_size) if x is None else x
 
     def favour(self, relation_classes: dict[int, int], strength: float = 5.0) -> None:
@@ -568,13 +610,20 @@ class ClosureEncoder(GraphEncoder):
                        target_states: Tensor | None = None) -> Tensor:
         """[E, C]: each (directed) edge's relation, as log-probabilities; target_states [E, hidden]: the input
         state of each edge's target, read with `read_target`."""
+        backwards = edge_type >= self.num_relations  # all False without inverse_edges
+        if self.inverse_order is not None:  # a backward edge: its forward reading, inverted
+            logits = self.logit_scale * self.relation[edge_type - self.num_relations * backwards.long()]
+            if edge_attr is not None:
+                logits = logits + self.read_forward(self.dropout(edge_attr))
+            log_probs = logits.float().log_softmax(dim=-1)
+            return torch.where(backwards.unsqueeze(-1), log_probs[:, self.inverse_order], log_probs)
         logits = self.logit_scale * self.relation[edge_type]
         if self.read_target is not None and target_states is not None:
             logits = logits + self.read_target(self.dropout(target_states))
         if edge_attr is not None:
-            backwards = (edge_type >= self.num_relations).unsqueeze(-1) if self.inverse_edges else False
             edge_attr = self.dropout(edge_attr)
-            logits = logits + torch.where(backwards, self.read_backward(edge_attr), self.read_forward(edge_attr))
+            logits = logits + torch.where(backwards.unsqueeze(-1), self.read_backward(edge_attr),
+                                          self.read_forward(edge_attr))
         return logits.float().log_softmax(dim=-1)
 
     def encode(self, h, edge_index, edge_type, edge_attr, *, query_nodes, batch, with_importance):
@@ -604,7 +653,10 @@ class ClosureEncoder(GraphEncoder):
         present = query_nodes >= 0
         from_query = relations[torch.arange(num_graphs, device=h.device), local[query_nodes.clamp(min=0)]]  # [G, n, C]
         states = from_query[batch, local].to(h.dtype)
-        if self.output is not None:
+        if self.read_attribute is not None:  # output l: log R[q, v, its class] + log P(v's attribute)
+            attributes = self.read_attribute(self.dropout(h)).float().log_softmax(dim=-1)
+            states = (states[:, self.factor_class] + attributes[:, self.factor_attribute].to(states.dtype)).to(h.dtype)
+        elif self.output is not None:
             states = self.output(states)
         states = states * present[batch].unsqueeze(-1).to(states.dtype)
         importance = None
@@ -667,7 +719,7 @@ def build_graph_encoder(
 ) -> GraphEncoder:
     """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
     (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`;
-    closure: `classes`, `max_nodes`, `logit_scale`, `read_target`).
+    closure: `classes`, `max_nodes`, `logit_scale`, `read_target`, `inverse`, `label_factors`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")

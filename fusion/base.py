@@ -56,6 +56,10 @@ class FusionConfig:
         "relation" (`graph_only` classifiers: the query-target state *is* the answer's scores, with no head, so the
         graph's relation classes are the labels; graph_hidden_size is set to num_labels; meant for the "closure"
         encoder, whose states there are the log-probabilities of the relation it composed)
+    factored_labels: with the "relation" readout and the "closure" encoder, each label is a relation class and an
+        attribute of the answer's person (CLUTRR: "son" = child + male): the closure composes the classes, inverts
+        a backward edge by the classes' inverse, and reads the attribute from the target node alone (the closure's
+        `inverse` and `label_factors`, which `run_pipeline` fills from the task's label algebra)
     edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
@@ -92,6 +96,7 @@ class FusionConfig:
     fusion_hidden_size: int | None = None
     interaction_layers: int = 1
     graph_readout: str = "pool_target"
+    factored_labels: bool = False
     edge_text: str = "story"
     edge_endpoints: bool = False
     dropout: float = 0.1
@@ -114,6 +119,11 @@ class FusionConfig:
                                  f"it needs fusion 'graph_only' and a classification task (got {self.fusion!r}, "
                                  f"multiple_choice={self.multiple_choice})")
             self.graph_hidden_size = self.num_labels
+        if self.factored_labels and (self.graph_readout != "relation" or self.graph_encoder != "closure"
+                                     or "label_factors" not in self.graph_options):
+            raise ValueError("FusionConfig.factored_labels needs graph_readout='relation', graph_encoder='closure' and "
+                             "graph_options with the task's 'inverse' and 'label_factors' (run_pipeline fills them "
+                             "for clutrr)")
         if self.edge_text not in EDGE_TEXT_MODES:
             raise ValueError(f"FusionConfig.edge_text={self.edge_text!r}: use one of {EDGE_TEXT_MODES}")
         if self.edge_text == "sentence" and self.fusion not in ("late", "graph_only"):

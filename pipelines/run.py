@@ -357,6 +357,8 @@ def run_pipeline(
                 raise TaskInputError("model option shared_negation: no relation of the training graphs negates "
                                      "another (a 'not_' name beside its base name)",
                                      hint="use it with graphs that hold negated facts (proofwriter), or leave it off")
+        if options.get("factored_labels"):
+            options["graph_options"] = {**options.get("graph_options", {}), **_label_algebra(task, labels)}
         config = FusionConfig(fusion=fusion or "interaction", graph_encoder=graph_encoder or "composition",
                               num_relations=len(relations),
                               num_labels=len(labels) if labels else 2, multiple_choice=labels is None, **options)
@@ -369,9 +371,12 @@ def run_pipeline(
         model = build_model(config, text_encoder=text_encoder)
         if config.graph_readout == "relation" and hasattr(model.graph.encoder, "favour"):
             # a story edge read as "son" starts as the class the answer "son" is read from
-            label_index = {name: index for index, name in enumerate(labels.names)}
-            model.graph.encoder.favour({relation: label_index[name] for relation, name in enumerate(relations.names)
-                                        if name in label_index})
+            label_class = {name: index for index, name in enumerate(labels.names)}
+            if config.factored_labels:  # "son" starts as its relation class, "child"
+                factors = config.graph_options["label_factors"]
+                label_class = {name: factors[index][0] for name, index in label_class.items()}
+            model.graph.encoder.favour({relation: label_class[name] for relation, name in enumerate(relations.names)
+                                        if name in label_class})
         if node_init == "label":
             from .node_init import init_node_embeddings
 
@@ -412,6 +417,18 @@ def run_pipeline(
     }
     write_json(out / "results.json", results)
     return PipelineResult(out, model_dir, reports, training, out / "results.json", fusion, summaries)
+
+
+def _label_algebra(task: str, labels: Any) -> dict[str, Any]:
+    """The closure's `classes`, `inverse` and `label_factors` for a task whose labels factor into a relation and an
+    attribute of the answer's person (model option factored_labels); TaskInputError for any other task."""
+    if task != "clutrr" or labels is None:
+        raise TaskInputError(f"model option factored_labels: task {task!r} has no label algebra (its labels are not "
+                             "a relation and an attribute of the answer's person)",
+                             hint="use it with --task clutrr (kinship: base relation x gender), or leave it off")
+    from kgreason.data.clutrr import kinship_algebra
+
+    return kinship_algebra(labels.names)
 
 
 def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_encoder: str | None, model_kwargs: dict[str, Any],

@@ -234,6 +234,8 @@ def test_config_errors_say_what_to_do(tokenizer):
         build_model(FusionConfig(fusion="early"))
     with pytest.raises(ValueError, match="interaction_layers=3"):
         make_model("interaction", "rgcn", tokenizer, interaction_layers=3)
+    with pytest.raises(ValueError, match="factored_labels needs graph_readout='relation'.*label_factors"):
+        FusionConfig(fusion="graph_only", graph_encoder="closure", graph_readout="relation", factored_labels=True)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

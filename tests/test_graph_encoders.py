@@ -33,6 +33,7 @@ VARIANTS = [  # (name, options): every registered encoder, and the options that 
     ("closure", {}),
     ("closure", {"classes": 4}),
     ("closure", {"read_target": True}),
+    ("closure", {"classes": 2, "inverse": [1, 0], "label_factors": [[i % 2, i // 2] for i in range(HIDDEN)]}),
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in VARIANTS]
 # the encoders that also run without a query node ("closure" reads every relation from the query)
@@ -388,6 +389,61 @@ def test_closure_read_target_reads_the_relative_from_its_input_state():
     assert accuracy[True] == 1.0 and accuracy[False] < 0.7
 
 
+def test_closure_inverse_reads_a_backward_edge_as_its_forward_reading_inverted():
+    """With `inverse`, the edge b -> a that inverse_edges adds is the forward reading of a -> b with the classes
+    permuted: class inverse[c] gets what class c had."""
+    inverse = [2, 3, 0, 1]
+    encoder = make_encoder("closure", {"classes": 4, "inverse": inverse}, num_layers=1)
+    x, _, _, edge_attr = random_graph(2, 1, seed=3)
+    log_probs = encoder.edge_relations(torch.tensor([1, 1 + RELATIONS]), edge_attr.repeat(2, 1))
+    torch.testing.assert_close(log_probs[1][inverse], log_probs[0])
+    assert encoder.read_backward is None
+
+
+def test_closure_label_factors_add_the_targets_attribute_to_its_relation():
+    """Output l = (class, attribute): log R[q, v, class] + log P(attribute | x[v]); the relation is the same
+    for every attribute and the attribute the same for every relation."""
+    factors = [[c, a] for a in range(2) for c in range(4)]  # HIDDEN = 8 outputs
+    encoder = make_encoder("closure", {"classes": 4, "label_factors": factors})
+    x, edge_index, edge_type, edge_attr = random_graph(5, 6, seed=4)
+    states = encoder(x, edge_index, edge_type, edge_attr=edge_attr, query_nodes=torch.tensor([0]))
+    attribute = encoder.read_attribute(x).log_softmax(-1)
+    relation = states[:, :4] - attribute[:, :1]
+    torch.testing.assert_close(states[:, 4:] - attribute[:, 1:], relation)
+    reachable = relation.exp().sum(-1) > 0.5  # nodes the query reaches within num_layers have a distribution
+    torch.testing.assert_close(relation[reachable].exp().sum(-1), torch.ones(int(reachable.sum())))
+
+
+def test_closure_factored_labels_read_the_relatives_gender_from_its_node_alone():
+    """Each graph is one edge between q and v of relation r (0: parent, 1: child), stated either way round, and
+    the label is v's relation to q with v's gender (x[v]: +1 or -1): "son" or "daughter" when the edge says "q is
+    v's parent". The factored closure learns it all (the relation by inverting the backward edges, the gender
+    from v's input); the plain closure, whose edges say nothing of v's gender, cannot."""
+    gen = torch.Generator().manual_seed(0)
+    n = 128
+    relation, gender, backwards = (torch.randint(0, 2, (n,), generator=gen) for _ in range(3))
+    x = torch.zeros(2 * n, 4)
+    x[1::2, 0] = gender.float() * 2 - 1  # node 2i + 1: v, the relative asked about
+    q, v = torch.arange(0, 2 * n, 2), torch.arange(1, 2 * n, 2)
+    edge_index = torch.where(backwards.bool(), torch.stack([v, q]), torch.stack([q, v]))
+    batch = torch.arange(n).repeat_interleave(2)
+    labels = torch.where(backwards.bool(), 1 - relation, relation) + 2 * gender  # class, then v's gender
+    algebra = {"classes": 2, "inverse": [1, 0], "label_factors": [[0, 0], [1, 0], [0, 1], [1, 1]]}
+    accuracy = {}
+    for name, options in (("factored", algebra), ("plain", {})):
+        torch.manual_seed(0)
+        encoder = build_graph_encoder("closure", hidden_size=4, num_relations=2, num_layers=2, dropout=0.0, **options)
+        optimizer = torch.optim.Adam(encoder.parameters(), lr=0.05)
+        for _ in range(100):
+            log_probs = encoder(x, edge_index, relation, batch=batch, query_nodes=q)[v]
+            loss = F.nll_loss(log_probs, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        accuracy[name] = (log_probs.argmax(-1) == labels).float().mean().item()
+    assert accuracy["factored"] == 1.0 and accuracy["plain"] < 0.7, accuracy
+
+
 def test_closure_input_errors():
     encoder = make_encoder("closure", {}, max_nodes=5)
     x, edge_index, edge_type, _ = random_graph(6, 8, seed=14)
@@ -397,6 +453,14 @@ def test_closure_input_errors():
         encoder(x, edge_index, edge_type, query_nodes=torch.tensor([0]))
     with pytest.raises(ValueError, match="must be ≥ 2"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=1)
+    with pytest.raises(ValueError, match="inverse must list each of the 3 classes once"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=3, inverse=[1, 1, 0])
+    with pytest.raises(ValueError, match="use one of them"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=2, inverse=[1, 0],
+                            read_target=True)
+    with pytest.raises(ValueError, match="one .class in \\[0, 2\\), attribute ≥ 0. pair per output unit"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=2,
+                            label_factors=[[0, 0]] * (HIDDEN - 1))
 
 
 def test_node_features_add_up_their_sources():

@@ -177,12 +177,17 @@ def test_query_options_need_graphs_that_use_them(tokenizer, tmp_path, option, hi
     assert not (tmp_path / "model").exists()
 
 
-def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_path):
+@pytest.mark.parametrize("factored", [False, True])
+def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_path, factored):
     """graph_readout="relation": the closure's classes are the labels, and a story edge read as "son" starts as
-    the class the answer "son" is read from (the start survives a short training run)."""
+    the class the answer "son" is read from (the start survives a short training run). With factored_labels the
+    classes are the gender-free kinship relations: "son" starts as "child", and the saved model keeps the algebra."""
+    from kgreason.data.clutrr import kinship_algebra
+
     result = run_pipeline("clutrr", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
                           tokenizer=tokenizer, fusion="graph_only", graph_encoder="closure",
-                          model_kwargs={"graph_readout": "relation", "edge_text": "sentence"},
+                          model_kwargs={"graph_readout": "relation", "edge_text": "sentence",
+                                        "factored_labels": factored},
                           preprocess_kwargs={"nlp": "blank"}, workers=1, generate_kwargs=SMALL,
                           training_kwargs={**TRAINING, "lr_graph": 1e-3})
     config = json.loads((result.model_dir / "config.json").read_text())
@@ -192,10 +197,26 @@ def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_
     from kgreason.fusion import FusionModel
 
     encoder = FusionModel.from_pretrained(result.model_dir).graph.encoder
+    label_class = {name: index for index, name in enumerate(labels)}
+    if factored:
+        algebra = kinship_algebra(labels)
+        assert {key: config["graph_options"][key] for key in algebra} == algebra
+        label_class = {name: algebra["label_factors"][index][0] for name, index in label_class.items()}
+        assert encoder.classes == 11 and label_class["son"] == label_class["daughter"] != label_class["mother"]
     shared = [name for name in relations if name in labels]
     assert shared, "the generated stories have typed edges named like the labels"
     for name in shared:
-        assert encoder.relation[relations.index(name)].argmax().item() == labels.index(name), name
+        assert encoder.relation[relations.index(name)].argmax().item() == label_class[name], name
+
+
+def test_factored_labels_need_a_task_with_a_label_algebra(tokenizer, tmp_path):
+    """ProofWriter's True / False / Unknown are not a relation and an attribute of a person."""
+    with pytest.raises(TaskInputError, match="(?s)factored_labels.*--task clutrr"):
+        run_pipeline("proofwriter", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
+                     tokenizer=tokenizer, fusion="graph_only", graph_encoder="closure",
+                     model_kwargs={"graph_readout": "relation", "factored_labels": True},
+                     preprocess_kwargs={"nlp": "blank"}, workers=1, generate_kwargs=SMALL, training_kwargs=TRAINING)
+    assert not (tmp_path / "model").exists()
 
 
 @pytest.mark.parametrize("lines", [2, 9])
