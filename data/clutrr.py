@@ -106,10 +106,18 @@ def compose_relations(first: str, second: str) -> str | None:
 
 
 def kinship_algebra(labels: list[str]) -> dict[str, Any]:
-    """The closure encoder's relation algebra for the kinship `labels`: `classes` (the gender-free base
-    relations), `inverse` (each base's inverse, as class ids) and `label_factors` (each label's [base id, 0 male /
-    1 female]): "son" is [child, 0]. Raises KeyError for a label that is not a kinship relation."""
-    bases = list(KINSHIP)
+    """The closure encoder's relation algebra for the kinship `labels`: `classes` (the gender-free base relations
+    the labels name, in `KINSHIP` order), `inverse` (each base's inverse, as class ids) and `label_factors` (each
+    label's [base id, 0 male / 1 female]): "son" is [child, 0]. Raises ValueError for a label that is not a
+    gendered kinship relation, or a base whose inverse no label names."""
+    unknown = [label for label in labels if label not in RELATIONS]
+    if unknown:
+        raise ValueError(f"kinship_algebra: {unknown} are not gendered kinship relations ({sorted(RELATIONS)})")
+    named = {RELATIONS[label][0] for label in labels}
+    bases = [base for base in KINSHIP if base in named]
+    orphans = [base for base in bases if KINSHIP[base][2] not in named]
+    if orphans:
+        raise ValueError(f"kinship_algebra: no label names the inverse of {orphans}; add it to the labels")
     return {"classes": len(bases), "inverse": [bases.index(KINSHIP[base][2]) for base in bases],
             "label_factors": [[bases.index(RELATIONS[label][0]), (MALE, FEMALE).index(RELATIONS[label][1])]
                               for label in labels]}

@@ -514,10 +514,9 @@ class ClosureEncoder(GraphEncoder):
     set: Linear(log R[q, v])); a graph without a query gets zeros. Edge importance: how far the edge's relation is
     from uniform (1 - entropy / log C).
 
-    The input states x are read only with `read_target` or `label_factors` (below). With `read_target`, an edge's
-    relation logits also get Linear(x[target]) (zero at the start), since a relation's name depends on the
-    relative, e.g. a person's gender shown by other sentences of the story (CLUTRR: "son" or "daughter" read
-    backwards from "[A] is [B]'s mother").
+    The input states x are read only with `read_target`: an edge's relation logits then also get Linear(x[target])
+    (zero at the start), since a relation's name depends on the relative, e.g. a person's gender shown by other
+    sentences of the story (CLUTRR: "son" or "daughter" read backwards from "[A] is [B]'s mother").
 
     The table and the relation types' logits are `logit_scale` × their parameters, so that they can grow sharp in
     a few hundred steps at the graph learning rate.
@@ -528,9 +527,9 @@ class ClosureEncoder(GraphEncoder):
       forward reading with the classes inverted, not a separate reading: "[A] is [B]'s mother" read from B to A is
       "child" whatever A's gender, since the classes carry none.
     - `label_factors`: output l is (relation class, attribute); node v's state l is log R[q, v, class] + log
-      P(v's attribute), the attribute read from v's input state by a Linear layer (CLUTRR: the relative's gender,
-      from the sentences that name them). Then the relation composes free of every middle person's attribute, and
-      only the answer's own person is read for it. len(label_factors) must be hidden_size.
+      P(v's attribute), the attribute read from the edges that touch v (`node_attributes`; CLUTRR: the relative's
+      gender, from every sentence that relates them). Then the relation composes free of every middle person's
+      attribute, and only the answer's own person is read for it. len(label_factors) must be hidden_size.
 
     read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
     are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
@@ -573,8 +572,11 @@ class ClosureEncoder(GraphEncoder):
             nn.init.zeros_(self.read_target.bias)
         self.table = nn.Parameter(0.1 * torch.randn(self.classes, self.classes, self.classes) / logit_scale)
         self.output = None if classes is None or label_factors is not None else nn.Linear(self.classes, self.hidden_size)
-        self.read_attribute = (None if label_factors is None else
-                               nn.Linear(self.hidden_size, 1 + max(a for _, a in label_factors)))
+        self.attributes = 0 if label_factors is None else 1 + max(a for _, a in label_factors)
+        if label_factors is not None:  # what an edge says of its (source, target)'s attribute, by type and by text
+            self.attribute_prior = nn.Parameter(torch.zeros(self.attributes))
+            self.attribute_by_type = nn.Parameter(torch.zeros(self.num_relations, 2 * self.attributes))
+            self.read_attribute = nn.Linear(self.hidden_size, 2 * self.attributes)
         del self.query  # the query node is where the relations are read from, not a vector
 
     def _check_algebra(self, inverse: list[int] | None, label_factors: list[list[int]] | None,
@@ -596,7 +598,7 @@ class ClosureEncoder(GraphEncoder):
                              f"got {label_factors}")
 
     def _initial_states(self, x: Tensor | None, num_nodes: int, query_nodes: Tensor | None) -> Tensor:
-        """x (or zeros): read only by `read_target` and `label_factors`; otherwise only its size and dtype matter."""
+        """x (or zeros): read only by `read_target`; otherwise only its size and dtype matter."""
         return self.table.new_zeros(num_nodes, self.hidden_size) if x is None else x
 
     def favour(self, relation_classes: dict[int, int], strength: float = 5.0) -> None:
@@ -653,8 +655,8 @@ class ClosureEncoder(GraphEncoder):
         present = query_nodes >= 0
         from_query = relations[torch.arange(num_graphs, device=h.device), local[query_nodes.clamp(min=0)]]  # [G, n, C]
         states = from_query[batch, local].to(h.dtype)
-        if self.read_attribute is not None:  # output l: log R[q, v, its class] + log P(v's attribute)
-            attributes = self.read_attribute(self.dropout(h)).float().log_softmax(dim=-1)
+        if self.attributes:  # output l: log R[q, v, its class] + log P(v's attribute)
+            attributes = self.node_attributes(num_nodes, edge_index, edge_type, edge_attr)
             states = (states[:, self.factor_class] + attributes[:, self.factor_attribute].to(states.dtype)).to(h.dtype)
         elif self.output is not None:
             states = self.output(states)
@@ -664,6 +666,21 @@ class ClosureEncoder(GraphEncoder):
             entropy = -(edge_log_probs.exp() * edge_log_probs).sum(dim=-1)
             importance = (1.0 - entropy / math.log(classes)).clamp(0.0, 1.0).detach()
         return states, importance
+
+    def node_attributes(self, num_nodes: int, edge_index: Tensor, edge_type: Tensor,
+                        edge_attr: Tensor | None) -> Tensor:
+        """[N, A] log P(each node's attribute) with `label_factors`: a product of experts over the forward edges that
+        touch the node, each saying something of its source and of its target (by its type, and by its text through
+        a Linear layer: "[Bob] is [Ann]'s son" makes its target male), times a learned prior."""
+        forward = edge_type < self.num_relations
+        said = self.attribute_by_type[edge_type[forward]]
+        if edge_attr is not None:
+            said = said + self.read_attribute(self.dropout(edge_attr[forward]))
+        said = said.float().view(-1, 2, self.attributes)  # [E, (of source, of target), A]
+        ends = edge_index[:, forward].reshape(-1)  # sources, then targets
+        logits = said.new_zeros(num_nodes, self.attributes).index_add(
+            0, ends, said.transpose(0, 1).reshape(-1, self.attributes))
+        return (logits + self.attribute_prior).log_softmax(dim=-1)
 
     @staticmethod
     def _compose(relations: Tensor, distance: Tensor, length: int, table: Tensor) -> Tensor:

@@ -26,6 +26,7 @@ from kgreason.data.clutrr import (
     ClutrrGold,
     compose_relations,
     evaluate_story_graphs,
+    kinship_algebra,
     family_relations,
     generate_clutrr,
     inverse_relation,
@@ -153,6 +154,17 @@ def test_inverse_and_composed_relations():
     assert inverse_relation("father-in-law", "female") == "daughter-in-law"
     assert compose_relations("daughter", "son") == "grandson" and compose_relations("mother", "husband") == "father"
     assert compose_relations("husband", "uncle") is None
+
+
+def test_kinship_algebra_factors_each_label_into_a_base_relation_and_a_gender():
+    algebra = kinship_algebra(["son", "mother", "daughter", "father", "brother"])
+    assert algebra["classes"] == 3  # parent, child, sibling: in KINSHIP order
+    assert algebra["inverse"] == [1, 0, 2]
+    assert algebra["label_factors"] == [[1, 0], [0, 1], [1, 1], [0, 0], [2, 0]]
+    with pytest.raises(ValueError, match=r"no label names the inverse of \['parent'\]"):
+        kinship_algebra(["mother"])
+    with pytest.raises(ValueError, match="'cousin'.* are not gendered kinship relations"):
+        kinship_algebra(["mother", "cousin"])
 
 
 def test_family_relations_are_consistent_with_their_inverses():
