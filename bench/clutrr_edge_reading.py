@@ -9,16 +9,23 @@ Run it from the repository root (a minute per test file on 2 CPU cores):
 For every gold story edge (B is A's rel) the story graph's edge between A and B is found and the closure's
 relation class for A → B is taken: the edge's forward reading when the text edge runs A → B, its backward reading
 (the inverse type) when it runs B → A. Rows: forward edges by how the story reader typed them (the gold relation,
-ungendered "parent" / "child" / ..., another relation, untyped "mentions") and backward edges; plus the gold edges
+ungendered "parent" / "child" / ..., another relation, untyped "mentions") and backward edges (typed as the gold
+relation's inverse: the text states it the other way round; typed as the gold relation itself: the text and the
+gold disagree on the direction, as in a few CLUTRR templates; or anything else); plus the gold edges
 the story graph does not have; last, the pair's relation as the closure starts it (the product of every reading
 between A and B: both directions, and the inverse edges of `--kinship-inverses` story graphs). The model must be a
-`graph_readout=relation` closure (its classes are the labels).
-Prints a table and writes bench/results/clutrr_edge_reading.json.
+`graph_readout=relation` closure (its classes are the labels; with `factored_labels` they are the gender-free base
+relations, and a reading is right when its class is the gold relation's base).
+Then, per question (from the run's predictions of the same file): whether every pair of the gold chain starts
+right, against whether the answer is right, which tells the errors of reading single edges from the rest
+(composition, other paths between the people, the answer's gender).
+Prints two tables and writes bench/results/clutrr_edge_reading.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from dataclasses import asdict
@@ -28,7 +35,8 @@ import torch
 from common import RESULTS, environment, write_json
 
 from kgreason.data.batch import collate
-from kgreason.data.clutrr import KINSHIP, read_clutrr
+from kgreason.data.clutrr import KINSHIP, RELATIONS, read_clutrr
+from kgreason.data.renaming import rename_people
 from kgreason.data.text_graph import UNTYPED
 from kgreason.pipelines.bundle import load_bundle
 from kgreason.pipelines.run import load_examples
@@ -39,7 +47,11 @@ PAIR = "pair: all its readings multiplied"
 
 def edge_kind(direction: str, read_as: str, gold: str) -> str:
     if direction == "backward":
-        return "backward (text edge B → A)"
+        if read_as in RELATIONS and RELATIONS[read_as][0] == KINSHIP[RELATIONS[gold][0]][2]:
+            return "backward, typed as the gold's inverse"  # "[A] is [B]'s mother" for B is A's son
+        if read_as == gold:  # "[Raul] took his son [Elijah]" for the gold "Raul is Elijah's son"
+            return "backward, typed as the gold relation"
+        return "backward, untyped or typed otherwise"
     if read_as == UNTYPED:
         return "forward, untyped"
     if read_as == gold:
@@ -47,16 +59,24 @@ def edge_kind(direction: str, read_as: str, gold: str) -> str:
     return "forward, typed ungendered" if read_as in KINSHIP else "forward, typed otherwise"  # KINSHIP: base names
 
 
-def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Counter:
+def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> tuple[Counter, Counter]:
+    """(edge counts by (kind, read right?), question counts by (every chain pair starts right?, answer right?))."""
     bundle = load_bundle(run / "model")
     model, labels = bundle.model.eval(), bundle.labels.names
     encoder = model.graph.encoder
     if getattr(encoder, "name", "") != "closure" or model.config.graph_readout != "relation":
         raise SystemExit(f"{run}: needs a closure model with graph_readout=relation")
+    factors = model.config.graph_options.get("label_factors") if model.config.factored_labels else None
+    class_of = {label: factors[i][0] if factors else i for i, label in enumerate(labels)}  # a label's class
     settings = {key: value for key, value in asdict(bundle.settings).items() if key != "task"}
     counts: Counter = Counter()
+    questions: Counter = Counter()
     for path in files:
-        gold = {record.id: record.gold for record in read_clutrr(path)}
+        records = read_clutrr(path)
+        if bundle.settings.rename_people:  # the story graphs hold the renamed people
+            records = map(rename_people, records)
+        gold = {record.id: record.gold for record in records}
+        answered = _answers(run / "predictions" / f"{path.stem}.jsonl")
         examples, _ = load_examples(path, task="clutrr", cache_dir=cache, settings=settings, workers=1, limit=None,
                                     progress=False)
         for start in range(0, len(examples), batch_size):
@@ -74,6 +94,7 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
                 names, relations = example.meta["nodes"], example.meta["relations"]
                 story = gold[example.meta["id"]]
                 ends = [(names[s], names[t]) for s, t in example.edge_index.T]
+                chain_right = True
                 for (i, j), relation in zip(story.story_edges, story.edge_types):
                     a, b = story.people[i], story.people[j]
                     if (a, b) in ends:
@@ -82,15 +103,28 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> Co
                         edge, direction, read = ends.index((b, a)), "backward", backward
                     else:
                         counts["gold edge not in the story graph", None] += 1
+                        chain_right = False
                         continue
                     kind = edge_kind(direction, relations[example.edge_type[edge]], relation)
-                    counts[kind, labels[int(read[first_edge + edge].argmax())] == relation] += 1
+                    counts[kind, int(read[first_edge + edge].argmax()) == class_of[relation]] += 1
                     # what the closure's R[A, B] starts from: every reading between the two, multiplied
                     combined = sum(forward[first_edge + e] for e, pair in enumerate(ends) if pair == (a, b)) + \
                         sum(backward[first_edge + e] for e, pair in enumerate(ends) if pair == (b, a))
-                    counts[PAIR, labels[int(combined.argmax())] == relation] += 1
+                    pair_right = int(combined.argmax()) == class_of[relation]
+                    counts[PAIR, pair_right] += 1
+                    chain_right &= pair_right
+                if example.meta["id"] in answered:
+                    questions[chain_right, answered[example.meta["id"]]] += 1
                 first_edge += example.num_edges
-    return counts
+    return counts, questions
+
+
+def _answers(predictions: Path) -> dict[str, bool]:
+    """{question id: answered right} from a run's predictions file; {} when the run has none for that file."""
+    if not predictions.exists():
+        return {}
+    with predictions.open() as lines:
+        return {row["id"]: row["correct"] for row in map(json.loads, lines)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_edge_reading.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    counts = score(args.run, args.data, args.cache)
+    counts, questions = score(args.run, args.data, args.cache)
     rows = {}
     for kind in sorted({kind for kind, _ in counts}):
         right, wrong, missing = counts[kind, True], counts[kind, False], counts[kind, None]
@@ -109,7 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'gold edge, read as':<42}{'n':>6}{'right':>8}")
     for kind, row in rows.items():
         print(f"{kind:<42}{row['n']:>6}{'' if row['right'] is None else format(row['right'], '.3f'):>8}")
-    write_json(args.output, {**environment(), "run": str(args.run), "data": [str(p) for p in args.data], "rows": rows})
+    chains = {f"chain pairs {'all right' if chain else 'not all right'}, answer {'right' if answer else 'wrong'}": n
+              for (chain, answer), n in sorted(questions.items(), reverse=True)}
+    print(f"\n{'question (predictions of the run)':<48}{'n':>6}")
+    for name, n in chains.items():
+        print(f"{name:<48}{n:>6}")
+    write_json(args.output, {**environment(), "run": str(args.run), "data": [str(p) for p in args.data], "rows": rows,
+                             "questions": chains})
     print(f"\nresults: {args.output}")
     return 0
 
