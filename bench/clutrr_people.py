@@ -17,6 +17,11 @@ For every folder and test file:
 - "chain ceiling": the most any answer that is a function of the chain's relations and its people's genders can
   score on the file: each (relations, genders) group answered with its most frequent gold label in the file. Below
   1 when CLUTRR gives one chain different labels (its derivation brackets the chain differently, story by story).
+- "text against gold": share of the questions whose chain has an edge that the story's text states the other way
+  round from its gold edge, as the story reader (`story_graphs`, blank spaCy) reads it: the gold says "B is A's
+  son" and the sentence says "A is B's son" ("[Charles] got his son, [Frank], a car" for the gold "Charles is
+  Frank's son"), for a relation that is not its own inverse. The label follows the gold, so a reader faithful to
+  the text composes another answer (unless the chain's other relations happen to give the same one).
 
 Prints a table and writes bench/results/clutrr_people.json. `kgreason train --rename-people` (per-story names)
 takes names out of the question.
@@ -24,7 +29,8 @@ takes names out of the question.
 With `--runs RUN ...` (run directories of `kgreason train` on a CLUTRR folder), it also splits each test file's
 predictions by whether the gold label agrees with the kinship composition, differs from it, or the chain has
 none, with the model's right answers in each group and how often it answered "differs" questions with the kinship
-composition:
+composition, and by whether the text states the chain as its gold does ("text consistent") or not ("text
+against"):
 
     .venv/bin/python bench/clutrr_people.py --folders data_06b8f2a1 --runs ../runs/clutrr-supporting-graph_only-closure-renamed-s0
 """
@@ -39,7 +45,9 @@ from pathlib import Path
 
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import compose_relations, read_clutrr
+from kgreason.data.clutrr import KINSHIP, RELATIONS, compose_relations, read_clutrr, story_graphs
+from kgreason.data.preprocess import Settings
+from kgreason.data.preprocess_tasks import load_nlp
 
 FOLDERS = ("data_089907f8", "data_db9b8f04", "data_7c5b0e70", "data_06b8f2a1", "data_523348e6", "data_d83ecc3e")
 
@@ -62,7 +70,8 @@ def score_folder(folder: Path) -> dict:
     for record in training:
         labels[record.query][record.target] += 1
         people.update(record.gold.people)
-    rows = {"train": _kinship(training)}
+    rows = {"train": {**_kinship(training),
+                      "text_against_gold": sum(text_against_gold(training).values()) / len(training)}}
     for path in tests:
         records = list(read_clutrr(path))
         rows[path.stem] = {
@@ -73,6 +82,7 @@ def score_folder(folder: Path) -> dict:
             "known_people": sum(set(record.gold.people) <= people for record in records) / len(records),
             **_kinship(records),
             "chain_ceiling": chain_ceiling(records),
+            "text_against_gold": sum(text_against_gold(records).values()) / len(records),
         }
     return {"train": train.name, "training_people": len(people), "tests": rows}
 
@@ -86,6 +96,21 @@ def chain_ceiling(records: list) -> float:
         people = [chain[0][0], *(relative for _, _, relative in chain)]
         groups[record.gold.f_comb, tuple(record.gold.genders[person] for person in people)][record.target] += 1
     return sum(labels.most_common(1)[0][1] for labels in groups.values()) / len(records)
+
+
+def text_against_gold(records: list) -> dict[str, bool]:
+    """{record id: whether the story reader reads some chain edge the other way round from its gold edge}: the gold
+    "B is A's rel" and the reader's edge B -> A typed rel itself (the text says A is B's rel), rel not its own
+    inverse (siblings and spouses say the same either way)."""
+    nlp = load_nlp(Settings(task="clutrr", nlp="blank"))
+    against = {}
+    for record, graph in zip(records, story_graphs([record.story for record in records], nlp=nlp)):
+        typed = {(graph.nodes[source], graph.nodes[target]): label
+                 for (source, target), label in zip(graph.edges, graph.edge_labels)}
+        against[record.id] = any(
+            typed.get((relative, person)) == relation and KINSHIP[RELATIONS[relation][0]][2] != RELATIONS[relation][0]
+            for person, relation, relative in record.gold.typed_edges())
+    return against
 
 
 def _kinship(records: list) -> dict:
@@ -104,6 +129,7 @@ def score_run(run: Path) -> dict:
     scored = {}
     for test, path in tests.items():
         records = {record.id: record for record in read_clutrr(Path(path))}
+        against = text_against_gold(list(records.values()))
         counts: Counter = Counter()
         with open(run / "predictions" / f"{test}.jsonl", encoding="utf-8") as lines:
             for line in lines:
@@ -111,7 +137,8 @@ def score_run(run: Path) -> dict:
                 kinship = kinship_answer(records[prediction["id"]].gold.f_comb)
                 group = "no_kinship" if kinship is None else "agrees" if kinship == prediction["gold"] else "differs"
                 right = prediction["correct"]
-                counts.update({"n": 1, "right": right, group: 1, f"{group}_right": right,
+                text = "text_against" if against[prediction["id"]] else "text_consistent"
+                counts.update({"n": 1, "right": right, group: 1, f"{group}_right": right, text: 1, f"{text}_right": right,
                                "differs_kinship_answered": group == "differs" and prediction["predicted"] == kinship})
         scored[test] = dict(counts)
     return scored
@@ -131,20 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['training_people']} people)")
         print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}"
-              f"{'chain ceiling':>15}")
+              f"{'chain ceiling':>15}{'text against gold':>19}")
         for test, row in result["tests"].items():
             differs = "–" if row["kinship_differs"] is None else f"{row['kinship_differs']:.3f} of {row['kinship_defined']}"
             shares = [f"{row[key]:.3f}" if key in row else ""
-                      for key in ("pair_in_train", "name_lookup", "known_people", "chain_ceiling")]
-            print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}{shares[3]:>15}")
+                      for key in ("pair_in_train", "name_lookup", "known_people", "chain_ceiling", "text_against_gold")]
+            print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}{shares[3]:>15}"
+                  f"{shares[4]:>19}")
     runs = {str(run): score_run(run) for run in args.runs}
     for run, tests in runs.items():
         print(f"\n{run}")
-        print(f"{'file':<10}{'n':>5}{'accuracy':>10}{'agrees':>10}{'differs':>10}{'no kinship':>12}{'differs, kinship answer':>25}")
+        print(f"{'file':<10}{'n':>5}{'accuracy':>10}{'agrees':>10}{'differs':>10}{'no kinship':>12}{'differs, kinship answer':>25}"
+              f"{'text consistent':>17}{'text against':>14}")
         for test, c in tests.items():
-            groups = [f"{c.get(g + '_right', 0)}/{c.get(g, 0)}" for g in ("agrees", "differs", "no_kinship")]
+            groups = [f"{c.get(g + '_right', 0)}/{c.get(g, 0)}"
+                      for g in ("agrees", "differs", "no_kinship", "text_consistent", "text_against")]
             print(f"{test:<10}{c['n']:>5}{c['right'] / c['n']:>10.3f}{groups[0]:>10}{groups[1]:>10}{groups[2]:>12}"
-                  f"{c.get('differs_kinship_answered', 0):>25}")
+                  f"{c.get('differs_kinship_answered', 0):>25}{groups[3]:>17}{groups[4]:>14}")
     write_json(args.output, {**environment(), "folders": folders, "runs": runs})
     print(f"\nresults: {args.output}")
     return 0
