@@ -58,8 +58,8 @@ class FusionConfig:
         encoder, whose states there are the log-probabilities of the relation it composed)
     factored_labels: with the "relation" readout and the "closure" encoder, each label is a relation class and an
         attribute of the answer's person (CLUTRR: "son" = child + male): the closure composes the classes, inverts
-        a backward edge by the classes' inverse, and reads the attribute from the target node alone (the closure's
-        `inverse` and `label_factors`, which `run_pipeline` fills from the task's label algebra)
+        a backward edge by the classes' inverse, and reads the attribute from the story edges that touch the answer's
+        person (the closure's `inverse` and `label_factors`, which `run_pipeline` fills from the task's label algebra)
     edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
