@@ -1,7 +1,7 @@
 """The logic-task comparison of issue 6: `lm_only` against the fused model on CLUTRR and ProofWriter.
 
 Run it from the repository root (hours on 2 CPU cores for everything; each run is kept, so a rerun only does
-what is missing, and --only picks experiments):
+what is missing, and --only picks the experiments it trains and rewrites; the others' tables stay):
 
     .venv/bin/python bench/logic_results.py --only clutrr-089907f8 --seeds 0
     .venv/bin/python bench/logic_results.py --report-only        # rewrite the tables from the runs there are
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "logic", help="run directories (kept)")
-    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), help="experiments to run (default: all)")
+    parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), help="experiments to run and report (default: all)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=list(DEFAULT_VARIANTS),
                         help="models to train (see VARIANTS)")
@@ -245,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in args.variants:
                     run_one(name, EXPERIMENTS[name], variant, seed, args)
     found = collect(args)
+    if args.only:  # the other experiments' tables stay as they are
+        found = {name: runs for name, runs in found.items() if name in args.only}
     if args.print_only:
         print(markdown(found, args) if found else f"no finished runs under {args.runs}")
         return 0 if found else 1
