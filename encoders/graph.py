@@ -543,17 +543,25 @@ class ClosureEncoder(GraphEncoder):
 
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
                  read_target: bool = False, inverse: list[int] | None = None,
-                 label_factors: list[list[int]] | None = None, **common: Any) -> None:
+                 label_factors: list[list[int]] | None = None, weak_relations: list[int] | None = None,
+                 weak_length: int = 3, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
         super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
                                             "read_target": read_target, "inverse": inverse,
-                                            "label_factors": label_factors})
+                                            "label_factors": label_factors, "weak_relations": weak_relations,
+                                            "weak_length": weak_length})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
         self.classes, self.max_nodes = classes or self.hidden_size, max_nodes
         self._check_algebra(inverse, label_factors, read_target)
+        if weak_length < 1 or not all(0 <= r < self.num_relations for r in weak_relations or ()):
+            raise ValueError(f"graph encoder 'closure': weak_relations must be relation ids in [0, {self.num_relations}) "
+                             f"and weak_length ≥ 1 (got {weak_relations}, {weak_length})")
+        self.weak_length = weak_length
+        self.register_buffer("weak", None if not weak_relations else torch.tensor(sorted(set(weak_relations))),
+                             persistent=False)
         # backwards reading = forward reading [:, inverse_order]: class inverse[c] gets what class c had
         self.register_buffer("inverse_order", None if inverse is None else torch.argsort(torch.tensor(inverse)),
                              persistent=False)
@@ -647,7 +655,11 @@ class ClosureEncoder(GraphEncoder):
         pair = (batch[source] * size + local[source]) * size + local[target]
         evidence = edge_log_probs.new_zeros(num_graphs * size * size, classes).index_add(0, pair, edge_log_probs)
         relations = evidence.view(num_graphs, size, size, classes).log_softmax(dim=-1)  # log R
-        distance = _path_lengths(pair, num_graphs, size, longest=self.num_layers)
+        lengths = None
+        if self.weak is not None:  # a weak edge counts as weak_length steps, in either direction
+            weak = torch.isin(edge_type % self.num_relations, self.weak)
+            lengths = torch.where(weak, self.weak_length, 1)
+        distance = _path_lengths(pair, num_graphs, size, longest=self.num_layers, lengths=lengths)
         table = (self.logit_scale * self.table.float()).softmax(dim=-1)
         farthest = int(distance.masked_fill(distance > self.num_layers, 0).max()) if size else 0
         for length in range(2, farthest + 1):
@@ -697,26 +709,30 @@ class ClosureEncoder(GraphEncoder):
         second = flat[(graph * size + m) * size + j].exp()  # [T, b]
         candidates = torch.einsum("tb,tbc->tc", second, left[which]).float().clamp_min(1e-12).log()  # log compose
         rows, slot = torch.unique((graph * size + i) * size + j, return_inverse=True)  # pairs; each triple's row
-        composed = flat.new_zeros(rows.numel(), classes).index_add(0, slot, candidates).log_softmax(dim=-1)
+        # the pair's own edges join the product (a weak edge as long as the chains; otherwise there are none)
+        composed = flat[rows].float().index_add(0, slot, candidates).log_softmax(dim=-1)
         return flat.index_put((rows,), composed).view_as(relations)
 
 
-def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int) -> Tensor:
-    """[G, n, n] int64 shortest path lengths (in directed edges) between the nodes of each graph; 0 on the diagonal,
-    a value > `longest` where there is no path of at most `longest` edges. pair: [E] the flat index
-    (graph * n + source) * n + target of every edge."""
-    adjacency = torch.zeros(num_graphs * size * size, device=pair.device).index_fill(0, pair, 1.0)
-    adjacency = adjacency.view(num_graphs, size, size)
-    distance = torch.full_like(adjacency, longest + 1, dtype=torch.long)
+def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int, lengths: Tensor | None = None) -> Tensor:
+    """[G, n, n] int64 shortest path lengths between the nodes of each graph, each edge counting its `lengths` steps
+    (None: 1 each); 0 on the diagonal, a value > `longest` where there is no path of at most `longest` steps.
+    pair: [E] the flat index (graph * n + source) * n + target of every edge; lengths: [E] int64 ≥ 1 or None."""
+    steps = [1] if lengths is None else sorted(set(lengths.tolist()))
+    adjacency = {}  # steps -> [G, n, n] the edges that count that many steps
+    for step in steps:
+        ends = pair if lengths is None else pair[lengths == step]
+        adjacency[step] = torch.zeros(num_graphs * size * size, device=pair.device).index_fill(0, ends, 1.0).view(
+            num_graphs, size, size)
+    distance = torch.full((num_graphs, size, size), longest + 1, dtype=torch.long, device=pair.device)
     diagonal = torch.arange(size, device=pair.device)
     distance[:, diagonal, diagonal] = 0
-    frontier = torch.eye(size, device=pair.device).expand(num_graphs, size, size)
     for length in range(1, longest + 1):
-        reached = ((frontier @ adjacency) > 0) & (distance > length)
-        if not bool(reached.any()):
-            break
-        distance = distance.masked_fill(reached, length)
-        frontier = reached.float()
+        reached = torch.zeros_like(distance, dtype=torch.bool)
+        for step, edges in adjacency.items():
+            if step <= length:  # a path `length - step` long, then one such edge
+                reached |= ((distance == length - step).float() @ edges) > 0
+        distance = distance.masked_fill(reached & (distance > length), length)
     return distance
 
 

@@ -60,6 +60,11 @@ class FusionConfig:
         attribute of the answer's person (CLUTRR: "son" = child + male): the closure composes the classes, inverts
         a backward edge by the classes' inverse, and reads the attribute from the story edges that touch the answer's
         person (the closure's `inverse` and `label_factors`, which `run_pipeline` fills from the task's label algebra)
+    untyped_edge_length: with the "closure" encoder, the steps an untyped text-graph edge ("mentions": two people
+        named in one sentence with no relation word read between them) counts for when pairs are composed in order
+        of distance: above 1, a chain of typed edges between two people is composed before an untyped shortcut
+        between them, and the shortcut joins the product only where no typed chain is shorter (the closure's
+        `weak_relations` and `weak_length`, which `run_pipeline` fills from the relation vocabulary)
     edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
@@ -97,6 +102,7 @@ class FusionConfig:
     interaction_layers: int = 1
     graph_readout: str = "pool_target"
     factored_labels: bool = False
+    untyped_edge_length: int = 1
     edge_text: str = "story"
     edge_endpoints: bool = False
     dropout: float = 0.1
@@ -124,6 +130,10 @@ class FusionConfig:
             raise ValueError("FusionConfig.factored_labels needs graph_readout='relation', graph_encoder='closure' and "
                              "graph_options with the task's 'inverse' and 'label_factors' (run_pipeline fills them "
                              "for clutrr)")
+        if self.untyped_edge_length != 1 and (self.graph_encoder != "closure" or self.untyped_edge_length < 1
+                                              or "weak_relations" not in self.graph_options):
+            raise ValueError(f"FusionConfig.untyped_edge_length={self.untyped_edge_length}: an integer ≥ 1 for the "
+                             "'closure' encoder, with graph_options 'weak_relations' (run_pipeline fills them)")
         if self.edge_text not in EDGE_TEXT_MODES:
             raise ValueError(f"FusionConfig.edge_text={self.edge_text!r}: use one of {EDGE_TEXT_MODES}")
         if self.edge_text == "sentence" and self.fusion not in ("late", "graph_only"):

@@ -40,6 +40,7 @@ from typing import Any
 from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import Settings, preprocess
 from kgreason.data.shards import ShardCache, write_atomically, write_json
+from kgreason.data.text_graph import UNTYPED
 from kgreason.kg.errors import TaskInputError
 
 from .evaluation import accuracy_report, predict_loader
@@ -359,6 +360,10 @@ def run_pipeline(
                                      hint="use it with graphs that hold negated facts (proofwriter), or leave it off")
         if options.get("factored_labels"):
             options["graph_options"] = {**options.get("graph_options", {}), **_label_algebra(task, labels)}
+        if options.get("untyped_edge_length", 1) != 1:  # "mentions" edges count as that many steps
+            weak = [relations.names.index(UNTYPED)] if UNTYPED in relations.names else []
+            options["graph_options"] = {**options.get("graph_options", {}), "weak_relations": weak,
+                                        "weak_length": options["untyped_edge_length"]}
         config = FusionConfig(fusion=fusion or "interaction", graph_encoder=graph_encoder or "composition",
                               num_relations=len(relations),
                               num_labels=len(labels) if labels else 2, multiple_choice=labels is None, **options)

@@ -209,6 +209,24 @@ def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_
         assert encoder.relation[relations.index(name)].argmax().item() == label_class[name], name
 
 
+def test_untyped_edge_length_makes_mentions_edges_weak(tokenizer, tmp_path):
+    """model option untyped_edge_length: the closure counts the story graphs' "mentions" edges as that many steps;
+    the saved model keeps the relation id and the length."""
+    result = run_pipeline("clutrr", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
+                          tokenizer=tokenizer, fusion="graph_only", graph_encoder="closure",
+                          model_kwargs={"graph_readout": "relation", "edge_text": "sentence", "untyped_edge_length": 4},
+                          preprocess_kwargs={"nlp": "blank"}, workers=1, generate_kwargs=SMALL, training_kwargs=TRAINING)
+    config = json.loads((result.model_dir / "config.json").read_text())
+    relations = json.loads((result.model_dir / "relations.json").read_text())["names"]
+    weak = [relations.index("mentions")] if "mentions" in relations else []  # generated stories type most edges
+    assert config["graph_options"]["weak_relations"] == weak and config["untyped_edge_length"] == 4
+    assert config["graph_options"]["weak_length"] == 4 and "test_4" in result.tests
+    from kgreason.fusion import FusionModel
+
+    encoder = FusionModel.from_pretrained(result.model_dir).graph.encoder
+    assert (encoder.weak.tolist() if weak else encoder.weak) == (weak or None) and encoder.weak_length == 4
+
+
 def test_factored_labels_need_a_task_with_a_label_algebra(tokenizer, tmp_path):
     """ProofWriter's True / False / Unknown are not a relation and an attribute of a person."""
     with pytest.raises(TaskInputError, match="(?s)factored_labels.*--task clutrr"):
