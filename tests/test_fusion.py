@@ -236,6 +236,8 @@ def test_config_errors_say_what_to_do(tokenizer):
         make_model("interaction", "rgcn", tokenizer, interaction_layers=3)
     with pytest.raises(ValueError, match="factored_labels needs graph_readout='relation'.*label_factors"):
         FusionConfig(fusion="graph_only", graph_encoder="closure", graph_readout="relation", factored_labels=True)
+    with pytest.raises(ValueError, match="untyped_edge_length=3: an integer ≥ 1 for the 'closure' encoder"):
+        FusionConfig(graph_encoder="rgcn", untyped_edge_length=3)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

@@ -34,6 +34,7 @@ VARIANTS = [  # (name, options): every registered encoder, and the options that 
     ("closure", {"classes": 4}),
     ("closure", {"read_target": True}),
     ("closure", {"classes": 2, "inverse": [1, 0], "label_factors": [[i % 2, i // 2] for i in range(HIDDEN)]}),
+    ("closure", {"weak_relations": [1], "weak_length": 3}),
 ]
 VARIANT_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in VARIANTS]
 # the encoders that also run without a query node ("closure" reads every relation from the query)
@@ -294,9 +295,9 @@ def test_composition_trained_on_short_chains_composes_longer_ones(monkeypatch):
     assert result["accuracy"][4] > 0.75
 
 
-def group_closure(num_layers: int = 10) -> torch.nn.Module:
+def group_closure(num_layers: int = 10, **options) -> torch.nn.Module:
     """A closure encoder over 3 relations whose table is addition mod 3 and whose relation r is class r."""
-    encoder = make_encoder("closure", {}, hidden_size=3, num_layers=num_layers, inverse_edges=False)
+    encoder = make_encoder("closure", options, hidden_size=3, num_layers=num_layers, inverse_edges=False)
     with torch.no_grad():
         encoder.relation.zero_()
         encoder.table.copy_(10.0 / encoder.logit_scale * F.one_hot((torch.arange(3)[:, None] + torch.arange(3)) % 3, 3))
@@ -318,6 +319,34 @@ def test_closure_composes_a_chain_under_every_bracketing():
             assert end.argmax().item() == sum(relations) % 3 and end.max() > 0.99, (relations, end)
         else:  # farther than num_layers: nothing known
             torch.testing.assert_close(end, torch.full((3,), 1 / 3))
+
+
+def test_closure_weak_edges_do_not_shortcut_a_chain():
+    """A chain of five relation-1 edges (class 5 mod 3 = 2 at its end) and a shortcut of relation 2 from its start
+    to its fifth node. As an ordinary edge the shortcut decides the answer (2 + 1 = 0 mod 3); as a weak relation of
+    6 steps it is longer than the chain, which is composed first and gives the answer."""
+    edge_index, edge_type = chain([1, 1, 1, 1, 1])
+    edge_index = torch.cat([edge_index, torch.tensor([[0], [4]])], dim=1)
+    edge_type = torch.cat([edge_type, torch.tensor([2])])
+    answers = {}
+    for name, options in (("ordinary", {}), ("weak", {"weak_relations": [2], "weak_length": 6})):
+        encoder = group_closure(**options)
+        log_probs = encoder(None, edge_index, edge_type, batch=torch.zeros(6, dtype=torch.long),
+                            query_nodes=torch.tensor([0]))
+        answers[name] = log_probs[5].argmax().item()
+    assert answers == {"ordinary": 0, "weak": 2}
+
+
+def test_path_lengths_count_each_edge_its_steps():
+    """0 -> 1 -> 2 -> 3 (1 step each) and 0 -> 3 (4 steps): d(0, 3) = 3; with the long edge at 2 steps, 2."""
+    from kgreason.encoders.graph import _path_lengths
+
+    pair = torch.tensor([0 * 4 + 1, 1 * 4 + 2, 2 * 4 + 3, 0 * 4 + 3])
+    for long_edge, expected in ((4, 3), (2, 2)):
+        distance = _path_lengths(pair, 1, 4, longest=5, lengths=torch.tensor([1, 1, 1, long_edge]))
+        assert distance[0, 0, 3].item() == expected
+        assert distance[0, 3, 0].item() == 6  # no path back: longest + 1
+    assert _path_lengths(pair, 1, 4, longest=5)[0, 0, 3].item() == 1
 
 
 def test_closure_ignores_a_bracketing_whose_table_entry_was_never_learned():
@@ -462,6 +491,8 @@ def test_closure_input_errors():
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=1)
     with pytest.raises(ValueError, match="inverse must list each of the 3 classes once"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=3, inverse=[1, 1, 0])
+    with pytest.raises(ValueError, match="weak_relations must be relation ids"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, weak_relations=[RELATIONS])
     with pytest.raises(ValueError, match="use one of them"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=2, inverse=[1, 0],
                             read_target=True)
