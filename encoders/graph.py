@@ -531,12 +531,19 @@ class ClosureEncoder(GraphEncoder):
       gender, from every sentence that relates them). Then the relation composes free of every middle person's
       attribute, and only the answer's own person is read for it. len(label_factors) must be hidden_size.
 
+    `weak_relations` are relation types whose edges count as `weak_length` steps (in either direction) when pairs
+    are ordered by distance: a pair is composed from the middle nodes of its shortest paths, so with CLUTRR's
+    untyped "mentions" edges weak, a chain of typed edges is composed before an untyped shortcut between its ends
+    (whose reading still joins that pair's product, as every pair's own edges do), and the shortcut carries
+    compositions on only where it is no longer than the typed chains.
+
     read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
     are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
     `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the state is n² C per graph; a
     path length costs C² per (i, m, j) triple with m on a shortest i-j path of that length, and C³ per distinct
     (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C] class ids, a permutation.
-    label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 … max id.
+    label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 … max id. weak_relations:
+    relation ids (< num_relations); weak_length: ≥ 1.
     """
 
     name = "closure"
@@ -752,7 +759,8 @@ def build_graph_encoder(
 ) -> GraphEncoder:
     """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
     (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`;
-    closure: `classes`, `max_nodes`, `logit_scale`, `read_target`, `inverse`, `label_factors`).
+    closure: `classes`, `max_nodes`, `logit_scale`, `read_target`, `inverse`, `label_factors`, `weak_relations`,
+    `weak_length`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")

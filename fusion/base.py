@@ -63,8 +63,9 @@ class FusionConfig:
     untyped_edge_length: with the "closure" encoder, the steps an untyped text-graph edge ("mentions": two people
         named in one sentence with no relation word read between them) counts for when pairs are composed in order
         of distance: above 1, a chain of typed edges between two people is composed before an untyped shortcut
-        between them, and the shortcut joins the product only where no typed chain is shorter (the closure's
-        `weak_relations` and `weak_length`, which `run_pipeline` fills from the relation vocabulary)
+        between them; the untyped edge's reading still joins its own pair's product, but it carries compositions
+        on to farther pairs only where it is no longer than the typed chains (the closure's `weak_relations` and
+        `weak_length`, which `run_pipeline` fills from the relation vocabulary)
     edge_text: where text-graph edge and node inputs come from: "story" (the transformer's states of the edge's
         sentence in the whole text) or "sentence" (a pass in which each sentence attends only to itself, so an
         edge's input says what its sentence says and nothing the rest of the story or the question could add;
