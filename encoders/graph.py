@@ -734,12 +734,17 @@ def _path_lengths(pair: Tensor, num_graphs: int, size: int, *, longest: int, len
     distance = torch.full((num_graphs, size, size), longest + 1, dtype=torch.long, device=pair.device)
     diagonal = torch.arange(size, device=pair.device)
     distance[:, diagonal, diagonal] = 0
+    last_reached = 0
     for length in range(1, longest + 1):
+        if length - last_reached > steps[-1]:  # no path end is close enough to go on from
+            break
         reached = torch.zeros_like(distance, dtype=torch.bool)
         for step, edges in adjacency.items():
             if step <= length:  # a path `length - step` long, then one such edge
                 reached |= ((distance == length - step).float() @ edges) > 0
-        distance = distance.masked_fill(reached & (distance > length), length)
+        reached &= distance > length
+        if bool(reached.any()):
+            distance, last_reached = distance.masked_fill(reached, length), length
     return distance
 
 
