@@ -84,6 +84,10 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # people renamed, and an untyped "mentions" edge counted as 6 steps, so that typed chains come first
     "graph_only-closure-weak6-renamed": CLOSURE._replace(options={**CLOSURE.options, "untyped_edge_length": 6},
                                                          preprocess={"rename_people": True}),
+    # both: factored labels and weak untyped edges
+    "graph_only-closure-factored-weak6-renamed": CLOSURE._replace(
+        options={**CLOSURE.options, "factored_labels": True, "untyped_edge_length": 6},
+        preprocess={"rename_people": True}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
