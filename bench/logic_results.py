@@ -84,6 +84,11 @@ VARIANTS = {  # the tables show every variant that has a run directory
     # people renamed, and an untyped "mentions" edge counted as 6 steps, so that typed chains come first
     "graph_only-closure-weak6-renamed": CLOSURE._replace(options={**CLOSURE.options, "untyped_edge_length": 6},
                                                          preprocess={"rename_people": True}),
+    # weak edges, and 8 relation classes that no label names (cousin, sibling-in-law, ...) for the table to compose
+    # chains through (`unnamed_classes`)
+    "graph_only-closure-weak6-unnamed8-renamed": CLOSURE._replace(
+        options={**CLOSURE.options, "untyped_edge_length": 6, "graph_options": {"unnamed_classes": 8}},
+        preprocess={"rename_people": True}),
     # both: factored labels and weak untyped edges
     "graph_only-closure-factored-weak6-renamed": CLOSURE._replace(
         options={**CLOSURE.options, "factored_labels": True, "untyped_edge_length": 6},

@@ -537,11 +537,16 @@ class ClosureEncoder(GraphEncoder):
     (whose reading still joins that pair's product, as every pair's own edges do), and the shortcut carries
     compositions on only where it is no longer than the typed chains.
 
-    read_target: also read each edge's target input state (above). classes: C (None: hidden_size, and the states
-    are the log-probabilities themselves, so that a classifier can read the relation classes as its labels:
-    `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the state is n² C per graph; a
-    path length costs C² per (i, m, j) triple with m on a shortest i-j path of that length, and C³ per distinct
-    (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C] class ids, a permutation.
+    `unnamed_classes` (only where the classes are the labels, `classes` None) adds classes that no label names, for
+    the relations a chain passes through that have no label of their own: CLUTRR names no cousin or sibling-in-law,
+    so without them the pair (A, A's cousin) must take some label's class ("uncle"), and every longer pair composed
+    through it inherits that error. The states are then the named classes' log-probabilities (hidden_size of them).
+
+    read_target: also read each edge's target input state (above). classes: C (None: hidden_size + unnamed_classes,
+    and the states are the log-probabilities of the first hidden_size, so that a classifier can read the relation
+    classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the
+    state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of that
+    length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C] class ids, a permutation.
     label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 … max id. weak_relations:
     relation ids (< num_relations); weak_length: ≥ 1.
     """
@@ -551,17 +556,21 @@ class ClosureEncoder(GraphEncoder):
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
                  read_target: bool = False, inverse: list[int] | None = None,
                  label_factors: list[list[int]] | None = None, weak_relations: list[int] | None = None,
-                 weak_length: int = 3, **common: Any) -> None:
+                 weak_length: int = 3, unnamed_classes: int = 0, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
         super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
                                             "read_target": read_target, "inverse": inverse,
                                             "label_factors": label_factors, "weak_relations": weak_relations,
-                                            "weak_length": weak_length})
+                                            "weak_length": weak_length, "unnamed_classes": unnamed_classes})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
-        self.classes, self.max_nodes = classes or self.hidden_size, max_nodes
+        if unnamed_classes < 0 or (unnamed_classes and (classes is not None or inverse is not None)):
+            raise ValueError(f"graph encoder 'closure': unnamed_classes must be ≥ 0, and is for classes that are the "
+                             f"labels (classes None) without inverse (got {unnamed_classes}, classes={classes}, "
+                             f"inverse={'set' if inverse is not None else None})")
+        self.classes, self.max_nodes = classes or self.hidden_size + unnamed_classes, max_nodes
         self._check_algebra(inverse, label_factors, read_target)
         if weak_length < 1 or not all(0 <= r < self.num_relations for r in weak_relations or ()):
             raise ValueError(f"graph encoder 'closure': weak_relations must be relation ids in [0, {self.num_relations}) "
@@ -674,6 +683,8 @@ class ClosureEncoder(GraphEncoder):
         present = query_nodes >= 0
         from_query = relations[torch.arange(num_graphs, device=h.device), local[query_nodes.clamp(min=0)]]  # [G, n, C]
         states = from_query[batch, local].to(h.dtype)
+        if self.output is None and self.classes > self.hidden_size:  # the labels' classes, not the unnamed ones
+            states = states[:, :self.hidden_size]
         if self.attributes:  # output l: log R[q, v, its class] + log P(v's attribute)
             attributes = self.node_attributes(num_nodes, edge_index, edge_type, edge_attr)
             states = (states[:, self.factor_class] + attributes[:, self.factor_attribute].to(states.dtype)).to(h.dtype)
@@ -765,7 +776,7 @@ def build_graph_encoder(
     """The registered encoder `name` ("rgcn", "gatv2", "composition", "closure"); `kwargs` are its own options
     (`inverse_edges`; rgcn: `num_bases`; gatv2: `heads`; composition: `message`, `aggregation`, `share_weights`;
     closure: `classes`, `max_nodes`, `logit_scale`, `read_target`, `inverse`, `label_factors`, `weak_relations`,
-    `weak_length`).
+    `weak_length`, `unnamed_classes`).
     `build_graph_encoder(**encoder.config)` rebuilds the same architecture."""
     if name not in GRAPH_ENCODERS:
         raise ValueError(f"unknown graph encoder {name!r}; choose one of {sorted(GRAPH_ENCODERS)}")

@@ -415,7 +415,12 @@ class FusionModel(nn.Module):
         features = self.features(batch)
         logits = features.vector if self.head is None else self.head(features.vector, batch.num_choices)
         labels = batch.labels.to(logits.device)
-        loss = F.cross_entropy(logits, labels, ignore_index=-1) if bool((labels >= 0).any()) else None
+        loss = None
+        if bool((labels >= 0).any()):
+            # the relation readout's scores are log-probabilities already, of classes that may go beyond the labels
+            # (the closure's `unnamed_classes`): their NLL counts the mass left on those; the same as cross-entropy
+            # where the labels are all the classes
+            loss = (F.cross_entropy if self.head is not None else F.nll_loss)(logits, labels, ignore_index=-1)
         return ModelOutput(logits, loss, features.edge_importance, features.node_importance)
 
     def save_pretrained(self, save_directory: str | Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import BertConfig
 
 from kgreason.data.batch import RelationVocabulary, collate
@@ -87,7 +88,7 @@ def make_model(fusion: str, encoder: str, tokenizer, *, kind: str = "text", seed
     if kind == "kg":
         settings = {"num_relations": len(KG_RELATIONS), "multiple_choice": True, "node_features": "learned",
                     "num_nodes": KG_NODES}
-    options = {"heads": 2} if encoder == "gatv2" else {}
+    options = {**({"heads": 2} if encoder == "gatv2" else {}), **overrides.pop("graph_options", {})}
     config = FusionConfig(fusion=fusion, graph_encoder=encoder, graph_hidden_size=GRAPH_HIDDEN, graph_options=options,
                           **{**settings, **overrides})
     return build_model(config, text_encoder=tiny_text_encoder(tokenizer))
@@ -481,6 +482,24 @@ def test_the_relation_readout_reads_the_closure_relation_as_the_answer(tokenizer
     assert (output.logits[targets < 0] == 0).all()  # no target: every label alike
     with pytest.raises(ValueError, match="needs fusion 'graph_only' and a classification task"):
         FusionConfig(fusion="late", graph_readout="relation")
+
+
+def test_the_relation_readout_counts_the_mass_left_on_unnamed_classes(tokenizer):
+    """With the closure's `unnamed_classes`, the logits are the named classes' log-probabilities out of all the
+    classes, and the loss is their NLL: the probability left on unnamed classes counts against the answer."""
+    model = make_model("graph_only", "closure", tokenizer, graph_readout="relation", edge_text="sentence",
+                       graph_options={"unnamed_classes": 3}).eval()
+    assert model.graph.encoder.classes == len(KINSHIP) + 3
+    batch = batch_of("text", tokenizer)
+    with torch.no_grad():
+        output = model(batch)
+    answered = (batch.query_targets >= 0) & (batch.labels >= 0)
+    named = output.logits[answered].exp().sum(-1)
+    assert (named < 1).all() and (named > 0).all()
+    torch.testing.assert_close(output.loss, F.nll_loss(output.logits, batch.labels, ignore_index=-1))
+    logits, labels = output.logits[answered], batch.labels[answered]
+    renormalised = F.cross_entropy(logits, labels, reduction="none")
+    assert (-logits.gather(1, labels[:, None]).squeeze(1) > renormalised).all()
 
 
 def test_new_config_fields_are_checked():
