@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -39,7 +38,7 @@ def score(run: Path, files: list[Path], lengths: list[int], cache: Path) -> dict
     if UNTYPED not in bundle.relations.names:
         raise SystemExit(f"{run}: its story graphs have no untyped '{UNTYPED}' edges; nothing to weaken")
     untyped = torch.tensor([bundle.relations.names.index(UNTYPED)])
-    settings = {key: value for key, value in asdict(bundle.settings).items() if key != "task"}
+    settings = bundle.preprocess_settings
     examples = {path.stem: load_examples(path, task="clutrr", cache_dir=cache, settings=settings, workers=1,
                                          limit=None, progress=False)[0] for path in files}
     scores = {}

@@ -28,7 +28,6 @@ import argparse
 import json
 import sys
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -68,7 +67,7 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> tu
         raise SystemExit(f"{run}: needs a closure model with graph_readout=relation")
     factors = model.config.graph_options.get("label_factors") if model.config.factored_labels else None
     class_of = {label: factors[i][0] if factors else i for i, label in enumerate(labels)}  # a label's class
-    settings = {key: value for key, value in asdict(bundle.settings).items() if key != "task"}
+    settings = bundle.preprocess_settings
     counts: Counter = Counter()
     questions: Counter = Counter()
     for path in files:

@@ -546,9 +546,9 @@ class ClosureEncoder(GraphEncoder):
     and the states are the log-probabilities of the first hidden_size, so that a classifier can read the relation
     classes as its labels: `FusionConfig(graph_readout="relation")`). max_nodes: a larger graph is refused (the
     state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of that
-    length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C] class ids, a permutation.
-    label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 … max id. weak_relations:
-    relation ids (< num_relations); weak_length: ≥ 1.
+    length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C]
+    class ids, a permutation. label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 …
+    max id. weak_relations: relation ids (< num_relations); weak_length: ≥ 1. unnamed_classes: ≥ 0.
     """
 
     name = "closure"

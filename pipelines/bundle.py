@@ -58,6 +58,11 @@ class ModelBundle:
     def task(self) -> str:
         return self.settings.task
 
+    @property
+    def preprocess_settings(self) -> dict[str, Any]:
+        """The model's preprocessing settings as `preprocess` / `load_examples` take them (the task apart)."""
+        return {key: value for key, value in asdict(self.settings).items() if key != "task"}
+
 
 def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations: RelationVocabulary,
                 labels: LabelVocabulary | None, settings: Settings, max_length: int,

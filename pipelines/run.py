@@ -505,7 +505,7 @@ def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | Non
     if not targets:
         raise TaskInputError(f"{data}: no dev or test file to evaluate", hint="pass a file, or a folder with *dev* / *test* files")
     out = Path(out) if out is not None else Path(model) / "evaluations" / _name(Path(data))
-    settings = {k: v for k, v in asdict(bundle.settings).items() if k != "task"}
+    settings = bundle.preprocess_settings
     target_device = resolve_device(device)
     bundle.model.to(target_device)
     reports, summaries = {}, {}
