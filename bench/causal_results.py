@@ -38,10 +38,14 @@ VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show eve
     "interaction": ("interaction", {}),
     "interaction-label": ("interaction", {"node_init": "label"}),  # node embeddings start from their labels' text
     "late-label": ("late", {"node_init": "label"}),
+    # and each choice reads the e-CARE train question that matches it best (`kgreason.data.event_memory`)
+    "interaction-label-memory": ("interaction", {"node_init": "label", "event_memory": True}),
+    "lm_only-memory": ("lm_only", {"event_memory": True}),
 }
 ECARE = "ecare/Causal_Reasoning"
 COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
 CONCEPTNET = "conceptnet100k/train100k.txt.gz"
+EXPLANATIONS = "ecare/Explanation_Generation/train.jsonl"
 START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
 EVIDENCE_EXAMPLES = 6
 
@@ -95,17 +99,28 @@ def evidence_alone(args: argparse.Namespace) -> dict:
     return found
 
 
+def event_memory(args: argparse.Namespace) -> Path:
+    """The event memory of e-CARE train with its explanations, under --runs (built when missing)."""
+    from kgreason.data.event_memory import build_event_memory
+
+    path = args.runs / "ecare-train-memory.npz"
+    if not path.is_file():
+        build_event_memory(args.datasets / ECARE / "train.jsonl", path, explanations=args.datasets / EXPLANATIONS)
+    return path
+
+
 def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
     """e-CARE training and its COPA evaluations, then COPA dev training from it (each skipped when done)."""
     from kgreason.pipelines.run import choose_task_files, evaluate_model, run_pipeline
 
-    store = conceptnet_store(args)
+    fusion, options = VARIANTS[variant]
+    options = dict(options)
+    memory = {"event_memory": str(event_memory(args))} if options.pop("event_memory", False) else {}
     common = {"cache_dir": args.runs / "cache", "progress": sys.stderr.isatty(), "limit": args.limit,
-              "preprocess_kwargs": {"store": str(store)}}
+              "preprocess_kwargs": {"store": str(conceptnet_store(args)), **memory}}
     training = {"batch_size": args.batch_size, "lr_text": args.lr_text, "lr_graph": args.lr_graph, "seed": seed}
     ecare = args.runs / f"ecare-{variant}-s{seed}"
     if not (ecare / "results.json").is_file():
-        fusion, options = VARIANTS[variant]
         run_pipeline("ecare", args.datasets / ECARE, out=ecare, fusion=fusion, **options, **common,
                      training_kwargs={**training, "epochs": args.epochs})
     for name in (COPA_TEST, BALANCED):

@@ -6,7 +6,7 @@ long story):
 
 | examples | row |
 |---|---|
-| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]` |
+| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]`; the choice is followed by its `meta["choice_context"]` where the example has one (its event-memory link) |
 | clutrr | (story, "How is B related to A?") for the query (A, B) |
 | proofwriter | (theory, statement) |
 | any other | the text |
@@ -406,7 +406,9 @@ def _num_choices(examples: Sequence[KGQAExample]) -> int | None:
 def _text_rows(examples: Sequence[KGQAExample], *, num_choices: int | None) -> tuple[list[str], list[str] | None]:
     """The first and (for pairs) second texts of each row; see the module table."""
     if num_choices:
-        return [e.text for e in examples for _ in e.choices], [choice for e in examples for choice in e.choices]
+        return [e.text for e in examples for _ in e.choices], [
+            f"{choice} {context}" if context else choice for e in examples
+            for choice, context in zip(e.choices, e.meta.get("choice_context") or [""] * len(e.choices))]
     pairs = [text_pair(e) for e in examples]
     with_question = [second is not None for _, second in pairs]
     if any(with_question) and not all(with_question):

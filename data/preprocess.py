@@ -79,6 +79,7 @@ class Settings:
     kinship_inverses: bool = False
     rename_people: bool = False
     theory_closure: bool = False
+    event_memory: str | None = None
 
     def __post_init__(self) -> None:
         for option in ("kinship_inverses", "rename_people"):
@@ -86,6 +87,9 @@ class Settings:
                 raise ValueError(f"{option} is for CLUTRR stories; task {self.task!r} has none: leave it off")
         if self.theory_closure and self.task != "proofwriter":
             raise ValueError(f"theory_closure forward-chains ProofWriter theories; task {self.task!r} has none: "
+                             "leave it off")
+        if self.event_memory and self.task not in ("ecare", "copa"):
+            raise ValueError(f"event_memory links causal questions to training pairs; task {self.task!r} has none: "
                              "leave it off")
 
 
@@ -180,9 +184,10 @@ def cache_key(settings: Settings, digest: str, shard_size: int) -> str:
     `example_code_digest()`."""
     from importlib.metadata import version
 
+    memory = file_sha256(settings.event_memory) if settings.event_memory else None  # its content, not its path
     payload = json.dumps(
         {"input": digest, "settings": asdict(settings), "shard_size": shard_size, "kgreason": version("kgreason"),
-         "code": example_code_digest()},
+         "code": example_code_digest(), "event_memory": memory},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -216,6 +221,11 @@ def preprocess(
                              hint="pass --store DIR (store=DIR), a store made by `kgreason ingest`")
     if config.store:
         config = replace(config, store=str(Path(config.store).resolve()))
+    if config.event_memory:
+        if not Path(config.event_memory).is_file():
+            raise TaskInputError(f"event memory {config.event_memory} is not a file",
+                                 hint="make one with `kgreason event-memory --train TRAIN.jsonl --output FILE.npz`")
+        config = replace(config, event_memory=str(Path(config.event_memory).resolve()))
     path = Path(input)
     if not path.is_file():
         raise TaskInputError(f"{path}: no such input file", hint="check the path")
@@ -344,8 +354,9 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(task: str, config: Settings) -> None:
     from .preprocess_tasks import pipeline_uses_torch
 
-    if not pipeline_uses_torch(config.nlp):  # spaCy's thinc imports PyTorch when it is installed (1.5 s a worker)
-        sys.modules.setdefault("torch", None)  # and this pipeline never calls it: `import torch` now fails fast
+    if not pipeline_uses_torch(config.nlp) and not config.event_memory:  # the memory's sentence encoder needs it
+        # spaCy's thinc imports PyTorch when it is installed (1.5 s a worker), and this pipeline never calls it:
+        sys.modules.setdefault("torch", None)  # `import torch` now fails fast
     spec = tasks()[task]
     _WORKER.update(spec=spec, config=config, resources=spec.load(config))
 

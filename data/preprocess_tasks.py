@@ -261,8 +261,8 @@ def _read_causal(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
 
 
 def load_linking(settings: Settings):
-    """spaCy with the `kg_linker` over the store, the store's graph (shared with the linker) and its
-    `CausalGraph`."""
+    """spaCy with the `kg_linker` over the store, the store's graph (shared with the linker), its `CausalGraph`,
+    and the event memory of `settings.event_memory` with its sentence encoder (or None)."""
     from kgreason.kg.linking import KGLinker  # noqa: F401 - registers the factory
 
     from .causal_graph import CausalGraph
@@ -270,13 +270,19 @@ def load_linking(settings: Settings):
     nlp = load_nlp(settings, disable=("parser", "ner"))
     linker = nlp.add_pipe("kg_linker", config={"store": settings.store, "lemmatize_labels": False})
     linker.build()
-    return nlp, linker.kg, CausalGraph(linker.kg)
+    memory = None
+    if settings.event_memory:
+        from .event_memory import EventMemory, SentenceEncoder
+
+        memory = EventMemory.load(settings.event_memory)
+        memory = (memory, SentenceEncoder(memory.encoder))
+    return nlp, linker.kg, CausalGraph(linker.kg), memory
 
 
 def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExample]:
     from .causal import causal_example
 
-    nlp, _, causal = resources
+    nlp, _, causal, memory = resources
     examples = []
     cleaned = [[clean_text(text, max_chars=settings.max_chars) for text in (r.premise, *r.choices)] for r in records]
     docs = iter(nlp.pipe(text for texts in cleaned for text, _ in texts))
@@ -294,7 +300,23 @@ def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExam
         example.meta["flags"] = sorted({*example.meta["flags"], *(flag for _, flags in texts for flag in flags)})
         example.meta["mentions"] = [[m.to_dict() for m in doc_mentions] for doc_mentions in mentions]
         examples.append(example)
+    if memory is not None:
+        _link_events(records, cleaned, examples, *memory)
     return examples
+
+
+def _link_events(records: list, cleaned: list, examples: list[KGQAExample], memory, encode) -> None:
+    """Each example's choices linked to the event memory: `meta["event_links"]` (`EventLink.to_dict()` per
+    choice) and `meta["choice_context"]` (what the model reads after each choice)."""
+    vectors = encode([text for texts in cleaned for text, _ in texts])
+    starts = np.cumsum([0] + [len(texts) for texts in cleaned])
+    links = memory.link([vectors[start] for start in starts[:-1]],
+                        [vectors[start + 1:end] for start, end in zip(starts[:-1], starts[1:])],
+                        ask_for=[record.ask_for for record in records],
+                        exclude=[(Path(record.source).name, record.id) for record in records])
+    for example, choice_links in zip(examples, links):
+        example.meta["event_links"] = [link.to_dict() for link in choice_links]
+        example.meta["choice_context"] = [link.context for link in choice_links]
 
 
 def _linked(mentions) -> list[int]:

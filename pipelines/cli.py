@@ -27,6 +27,7 @@ class _Group(click.Group):
 # graph options shared by `preprocess` and `train` (they change the examples, hence the cache key)
 KINSHIP_INVERSES = click.option("--kinship-inverses", is_flag=True, help="clutrr: add each typed story edge's inverse (B is A's son -> A is B's mother, with A's gender as the story shows it).")
 RENAME_PEOPLE = click.option("--rename-people", is_flag=True, help="clutrr: give each story's people new names, drawn per story, so that names carry nothing (the official test files of the training task reuse its people).")
+EVENT_MEMORY = click.option("--event-memory", default=None, type=click.Path(exists=True, dir_okay=False), help="ecare, copa: an event memory (`kgreason event-memory`): each choice is linked to the training question that matches it best, which the model reads.")
 THEORY_CLOSURE = click.option("--theory-closure", is_flag=True, help="proofwriter: add every literal that forward chaining proves from the parsed theory to its graph, and query the statement's subject and object.")
 
 
@@ -160,10 +161,11 @@ def info(store_dir) -> None:
 @KINSHIP_INVERSES
 @RENAME_PEOPLE
 @THEORY_CLOSURE
+@EVENT_MEMORY
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, theory_closure, limit, as_json, quiet) -> None:
+def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, theory_closure, event_memory, limit, as_json, quiet) -> None:
     """Turn a task file into graph-grounded examples (story/theory graphs, or linked concepts and
     KG subgraphs with evidence paths), on every core, cached by input hash and settings, resumable.
 
@@ -180,6 +182,7 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
         input_path, output, task=task, workers=workers, shard_size=shard_size, limit=limit,
         progress=not quiet and sys.stderr.isatty(), nlp=nlp, store=store_dir, hops=hops, max_nodes=max_nodes,
         max_chars=max_chars, kinship_inverses=kinship_inverses, rename_people=rename_people, theory_closure=theory_closure,
+        event_memory=event_memory,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
@@ -220,13 +223,37 @@ def events(train_path, store_dir, output, min_count, nlp) -> None:
     from kgreason.data.preprocess import Settings
     from kgreason.data.preprocess_tasks import load_linking
 
-    pipeline, _, _ = load_linking(Settings(task="ecare", nlp=nlp, store=str(Path(store_dir).resolve())))
+    pipeline, _, _, _ = load_linking(Settings(task="ecare", nlp=nlp, store=str(Path(store_dir).resolve())))
     try:
         triples = event_triples(read_causal(train_path), pipeline, min_count=min_count)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     write_event_graph(triples, output)
     click.echo(f"{len(triples):,} event triples (pairs seen in ≥ {min_count} questions) → {output}")
+
+
+@main.command("event-memory")
+@click.option("--train", "train_path", required=True, type=click.Path(exists=True, dir_okay=False), help="An e-CARE JSONL or COPA XML training file (never dev or test data).")
+@click.option("--explanations", default=None, type=click.Path(exists=True, dir_okay=False), help="e-CARE's Explanation_Generation train JSONL: each pair's explanation, joined by id.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="The memory file (.npz).")
+@click.option("--encoder", default="all-MiniLM-L6-v2", show_default=True, help="Sentence encoder: all-MiniLM-L6-v2 or a local transformer directory.")
+def event_memory(train_path, explanations, output, encoder) -> None:
+    """Keep every training question's cause → effect pair (and its explanation), embedded, for questions to link
+    to: each choice then reads the training pair that matches it best in the asked direction (docs/causal.md).
+
+    Example:
+
+        kgreason event-memory --train ../shared/datasets/ecare/Causal_Reasoning/train.jsonl --explanations ../shared/datasets/ecare/Explanation_Generation/train.jsonl --output ecare-memory.npz
+        kgreason train --task ecare --data ../shared/datasets/ecare/Causal_Reasoning --store stores/cn --event-memory ecare-memory.npz --out runs/ecare-memory
+    """
+    from kgreason.data.event_memory import build_event_memory
+
+    try:
+        memory = build_event_memory(train_path, output, explanations=explanations, encoder=encoder)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    explained = sum(bool(text) for text in memory.explanations)
+    click.echo(f"{len(memory):,} training pairs ({explained:,} with an explanation), embedded by {encoder} → {output}")
 
 
 def _print_reports(reports: dict, *, title: str) -> None:
@@ -306,6 +333,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @KINSHIP_INVERSES
 @RENAME_PEOPLE
 @THEORY_CLOSURE
+@EVENT_MEMORY
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
@@ -314,7 +342,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -340,7 +368,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
         task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
         workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, node_init=node_init, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
-        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {})},
+        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
                          "mixed_precision": "bf16" if bf16 else "no", "device": device},
@@ -479,6 +507,10 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
         paths.add_row(str(i), path.text, "-" if path.weight is None else f"{path.weight:.3f}",
                       " ".join(dict.fromkeys(s for s in path.sentences if s)))
     console.print(paths if evidence.paths else "no path joins the nodes asked about", highlight=False)
+    if evidence.known_case:
+        case = evidence.known_case
+        console.print(f"[bold]known case[/] (training question {case['pair_id']}, match {case['match']:.3f}): "
+                      f"{case['text']}", highlight=False)
     mentions = Table("text", "characters", "node", "found by", title="linked mentions")
     for mention in evidence.mentions:
         mentions.add_row(mention.text, f"{mention.part} {mention.start}-{mention.end}", mention.name, mention.how)

@@ -127,6 +127,8 @@ class Evidence:
     model's attention-pooling weight of each node (None without a graph); edges: the subgraph's edges
     endpoints: the (source, target) name pairs the paths were searched between; paths: best first
     weighted: whether paths carry the model's weights; ranking: how they were ranked, in words
+    known_case: causal questions read with an event memory: the chosen choice's link to a training pair
+        (`kgreason.data.event_memory.EventLink.to_dict()`: match, cause, effect, explanation, pair_id, text)
     """
 
     text: str
@@ -141,6 +143,7 @@ class Evidence:
     ranking: str
     answer: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    known_case: dict[str, Any] | None = None
 
     @property
     def top_path(self) -> WeightedPath | None:
@@ -153,6 +156,7 @@ class Evidence:
             "text": self.text, "answer": self.answer, "scores": self.scores, "weighted": self.weighted,
             "ranking": self.ranking, "mentions": [asdict(m) for m in self.mentions],
             "endpoints": [list(pair) for pair in self.endpoints], "paths": [p.to_dict() for p in self.paths],
+            "known_case": self.known_case,
             "subgraph": {
                 "nodes": [{"name": name, "type": kind, "importance": value}
                           for name, kind, value in zip(self.nodes, self.node_types, importance)],
@@ -258,6 +262,10 @@ def _page(evidence: Evidence, svg: str) -> str:
         table(["#", "path", "weight", "sentences"],
               [(i + 1, p.text, p.weight, " | ".join(dict.fromkeys(s for s in p.sentences if s)))
                for i, p in enumerate(evidence.paths)]),
+        *(["<h2>Known case</h2><p>the training question that matches the answer best (the smaller of its two sides'"
+           " cosine similarities)</p>", table(["case", "match", "training id"], [(
+               evidence.known_case["text"], evidence.known_case["match"], evidence.known_case["pair_id"])])]
+          if evidence.known_case else []),
         "<h2>Linked mentions</h2>",
         table(["text", "where", "characters", "node", "score", "found by"],
               [(m.text, m.part, f"{m.start}–{m.end}", m.name, m.score, m.how) for m in evidence.mentions]),
@@ -326,6 +334,8 @@ def build_evidence(
         ranking=WEIGHTED_RANKING if imp is not None else UNWEIGHTED_RANKING,
         answer=answer,
         scores=dict(scores or {}),
+        known_case=(example.meta["event_links"][choice]
+                    if choice is not None and example.meta.get("event_links") else None),
     )
 
 

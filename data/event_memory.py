@@ -1,0 +1,247 @@
+"""The causal event memory: training questions' cause → effect sentence pairs, embedded, for new questions to link to.
+
+ConceptNet's concepts rarely join a question to its answer (on e-CARE dev a causal path reaches neither choice for
+84% of the questions), and the concept-level event graph grown from the training pairs joins everything to
+everything (`kgreason.data.causal_graph.event_triples`). Whole training pairs say much more: e-CARE reuses its
+explanations, and about half of dev's are also explanations of training pairs. `EventMemory` keeps every labelled
+training pair (the cause sentence, the effect sentence, and the pair's explanation where one is given) with the
+sentence embeddings of both sides. A question links each of its choices to the pair that matches it best in the
+asked direction:
+
+    match(choice) = max over pairs m of min(cos(cause, cause_m), cos(effect, effect_m))
+
+where (cause, effect) is (premise, choice) for an effect question and (choice, premise) for a cause question, so a
+pair matches only where both of its sides do. The link is a path through the memory's event graph, premise ≈
+cause_m —CausesEvent→ effect_m ≈ choice (for an effect question), and `EventLink.text` says it in words.
+Preprocessing with `Settings(event_memory=...)` puts each choice's link in `meta["event_links"]` and its words in
+`meta["choice_context"]`, which the model reads after the choice (`kgreason.data.batch`).
+
+Rules:
+- A question is never linked to its own pair: a record whose id and file name are those of a memory pair skips it,
+  so training questions see the links that dev and test questions will.
+- The memory grows from training records only: a record from a file named `*dev*` / `*test*` raises `ValueError`.
+- Embeddings are the sentence encoder's mean-pooled, L2-normalised last states (all-MiniLM-L6-v2 unless
+  `build_event_memory(encoder=...)` names another), computed once and saved with the pairs (`save`: one .npz);
+  questions are embedded by the encoder the file names.
+
+>>> import numpy as np
+>>> from kgreason.data.causal import CausalRecord
+>>> def encode(texts):  # a toy encoder: one dimension per word of a small vocabulary
+...     words = ["rain", "wet", "sun", "dry"]
+...     v = np.array([[float(w in t.lower()) for w in words] for t in texts]) + 1e-3
+...     return v / np.linalg.norm(v, axis=1, keepdims=True)
+>>> train = [CausalRecord("t1", "It rained.", "effect", ("The grass got wet.", "It was dry."), 0, "train.jsonl", 1)]
+>>> memory = EventMemory.from_records(train, encode, encoder="toy")
+>>> links = memory.link([encode(["Rain fell."])[0]], [encode(["The road was wet.", "The road was dry."])],
+...                     ask_for=["effect"], exclude=[None])
+>>> [(round(link.match, 2), link.text) for link in links[0]]
+[(1.0, 'It rained. —CausesEvent→ The grass got wet.'), (0.0, 'It rained. —CausesEvent→ The grass got wet.')]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+RELATION = "CausesEvent"
+CONTEXT_PREFIX = "Known case:"  # starts a choice's context: the pair its link reaches, then why
+
+Encode = Callable[[list[str]], np.ndarray]  # sentences -> [N, H] L2-normalised vectors
+
+
+@dataclass(frozen=True)
+class EventLink:
+    """A choice's link to a memory pair: `match` (the smaller of the two sides' cosines), the pair and its
+    explanation ("" where none was given), and the pair's id in the memory's file."""
+
+    choice: int
+    match: float
+    cause: str
+    effect: str
+    explanation: str
+    pair_id: str
+
+    @property
+    def text(self) -> str:
+        """'cause —CausesEvent→ effect', then '(because: explanation)' where there is one."""
+        because = f" (because: {self.explanation})" if self.explanation else ""
+        return f"{self.cause} —{RELATION}→ {self.effect}{because}"
+
+    @property
+    def context(self) -> str:
+        """What the model reads after the choice: `CONTEXT_PREFIX`, the pair, and its explanation."""
+        return " ".join(part for part in (CONTEXT_PREFIX, self.cause, self.effect, self.explanation) if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "text": self.text}
+
+
+@dataclass
+class EventMemory:
+    """M training pairs: `ids`, `causes`, `effects`, `explanations` (M strings each), `source` (the file name they
+    came from), `cause_vectors` / `effect_vectors` [M, H] (L2-normalised float32) and the `encoder` that made them."""
+
+    ids: list[str]
+    causes: list[str]
+    effects: list[str]
+    explanations: list[str]
+    source: str
+    cause_vectors: np.ndarray
+    effect_vectors: np.ndarray
+    encoder: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Any], encode: Encode, *, encoder: str,
+                     explanations: Mapping[str, str] | None = None) -> EventMemory:
+        """The memory of labelled training `CausalRecord`s (one file's), their right pairs embedded by `encode`;
+        `explanations`: id -> explanation (e-CARE's `Explanation_Generation/train.jsonl`)."""
+        kept, sources = [], set()
+        for record in records:
+            name = Path(record.source).name
+            if "dev" in name.lower() or "test" in name.lower():
+                raise ValueError(f"{record.source}:{record.line}: the event memory grows from training records only, "
+                                 "never from dev or test data; pass the train file's records")
+            sources.add(name)
+            if record.label >= 0:
+                kept.append(record)
+        if len(sources) > 1:
+            raise ValueError(f"the event memory grows from one training file, got records of {sorted(sources)}")
+        if not kept:
+            raise ValueError("no labelled training record to grow the event memory from")
+        pairs = [record.pairs()[record.label] for record in kept]
+        causes, effects = [cause for cause, _ in pairs], [effect for _, effect in pairs]
+        return cls(ids=[record.id for record in kept], causes=causes, effects=effects,
+                   explanations=[(explanations or {}).get(record.id, "") for record in kept], source=sources.pop(),
+                   cause_vectors=_unit(encode(causes)), effect_vectors=_unit(encode(effects)), encoder=encoder)
+
+    def link(self, premise_vectors: Sequence[np.ndarray], choice_vectors: Sequence[np.ndarray], *,
+             ask_for: Sequence[str], exclude: Sequence[tuple[str, str] | None]) -> list[list[EventLink]]:
+        """Each question's best link per choice (see the module docstring).
+
+        premise_vectors: B vectors [H]; choice_vectors: B arrays [C, H]; ask_for: B of "cause" / "effect";
+        exclude: B of (file name, id) of the question's own record, or None
+        """
+        own = {(self.source, pair_id): index for index, pair_id in enumerate(self.ids)}
+        links = []
+        for premise, choices, asked, record in zip(premise_vectors, choice_vectors, ask_for, exclude, strict=True):
+            premise_cause, premise_effect = self.cause_vectors @ premise, self.effect_vectors @ premise  # [M]
+            choices = np.asarray(choices, dtype=np.float32)
+            if asked == "effect":  # premise → choice
+                match = np.minimum(premise_cause[None, :], choices @ self.effect_vectors.T)  # [C, M]
+            else:  # choice → premise
+                match = np.minimum(choices @ self.cause_vectors.T, premise_effect[None, :])
+            own_index = own.get(record) if record is not None else None
+            if own_index is not None:
+                match[:, own_index] = -np.inf
+            best = match.argmax(axis=1)
+            links.append([EventLink(choice, float(match[choice, m]), self.causes[m], self.effects[m],
+                                    self.explanations[m], self.ids[m]) for choice, m in enumerate(best.tolist())])
+        return links
+
+    def save(self, path: str | PathLike) -> Path:
+        """Write the memory to `path` (.npz), whole or not at all; returns the path."""
+        import io
+
+        from .shards import write_atomically
+
+        header = {"ids": self.ids, "causes": self.causes, "effects": self.effects, "explanations": self.explanations,
+                  "source": self.source, "encoder": self.encoder}
+        buffer = io.BytesIO()
+        np.savez(buffer, header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), dtype=np.uint8),
+                 cause_vectors=self.cause_vectors, effect_vectors=self.effect_vectors)
+        path = Path(path)
+        write_atomically(path, buffer.getvalue())
+        return path
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> EventMemory:
+        """The memory `save` wrote; a file that is not one raises `ValueError` naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                header = json.loads(arrays["header"].tobytes().decode("utf-8"))
+                vectors = {name: arrays[name].astype(np.float32) for name in ("cause_vectors", "effect_vectors")}
+            return cls(**header, **vectors)
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: not an event memory written by `kgreason event-memory` ({error})") from None
+
+
+def build_event_memory(train: str | PathLike, output: str | PathLike, *, explanations: str | PathLike | None = None,
+                       encoder: str = DEFAULT_ENCODER) -> EventMemory:
+    """Read a training file (e-CARE JSONL or COPA XML; malformed records are skipped and logged), embed its pairs
+    with `encoder`, join `explanations` (a `read_explanations` file) by id, save to `output`; returns the memory."""
+    from .causal import read_causal
+
+    skipped: list = []
+    records = list(read_causal(train, on_error="skip", skipped=skipped))
+    for error in skipped:
+        log.warning("skipped %s", error)
+    memory = EventMemory.from_records(records, SentenceEncoder(encoder), encoder=encoder,
+                                      explanations=read_explanations(explanations) if explanations else None)
+    memory.save(output)
+    return memory
+
+
+def read_explanations(path: str | PathLike) -> dict[str, str]:
+    """id -> explanation of e-CARE's `Explanation_Generation/*.jsonl` (fields `index`, `conceptual_explanation`);
+    a line that is not such a record raises `ValueError` with the file and line."""
+    explanations = {}
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                explanations[str(record["index"])] = str(record["conceptual_explanation"]).strip()
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}:{number}: expected a JSON object with 'index' and "
+                                 f"'conceptual_explanation' ({error})") from None
+    return explanations
+
+
+class SentenceEncoder:
+    """Sentences -> [N, H] L2-normalised mean-pooled last states of a transformer (`DEFAULT_ENCODER`, or a local
+    model directory)."""
+
+    def __init__(self, name_or_path: str = DEFAULT_ENCODER, *, batch_size: int = 128, max_length: int = 64) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        from kgreason.encoders.text import default_model_path
+
+        path = default_model_path() if name_or_path == DEFAULT_ENCODER else Path(name_or_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.batch_size, self.max_length = batch_size, max_length
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        from kgreason.encoders.text import mean_pool
+
+        vectors = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                encoded = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
+                                         max_length=self.max_length, return_tensors="pt")
+                hidden = self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
+                vectors.append(mean_pool(hidden.last_hidden_state, encoded["attention_mask"]).float().numpy())
+        width = self.model.config.hidden_size
+        return _unit(np.concatenate(vectors) if vectors else np.zeros((0, width), dtype=np.float32))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """[N, H] rows scaled to length 1 (float32)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
