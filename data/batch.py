@@ -6,7 +6,7 @@ long story):
 
 | examples | row |
 |---|---|
-| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]`; the choice is followed by its `meta["choice_context"]` where the example has one (its event-memory link) |
+| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]` (+ `meta["choice_context"]`) |
 | clutrr | (story, "How is B related to A?") for the query (A, B) |
 | proofwriter | (theory, statement) |
 | any other | the text |
@@ -15,6 +15,9 @@ The graphs: a PyG-style disjoint union, one graph per row (a multiple-choice exa
 each choice, with that choice's nodes marked). Following PyG's rule, whatever indexes nodes (`edge_index`,
 `query_nodes`) is offset by the graph's first node. An example without nodes gives a graph without nodes
 (`graph_has_nodes` is False there): the text still has its row, so a model can still answer.
+
+A causal example read with an event memory has a `meta["choice_context"]` per choice (the training question
+its link reaches, `kgreason.data.event_memory`): the row's second text is the choice followed by it.
 
 Usage (docs/models.md, "Batches"):
 

