@@ -217,10 +217,7 @@ def event_triples(records: Iterable[Any], nlp: Any, *, min_count: int = 1) -> li
     """
     pairs = []
     for record in records:
-        name = Path(record.source).name.lower()
-        if "dev" in name or "test" in name:
-            raise ValueError(f"{record.source}:{record.line}: a causal event graph grows from training records only, "
-                             "never from dev or test data; pass the train file's records")
+        check_training_record(record, "a causal event graph")
         if record.label >= 0:
             pairs.append(record.pairs()[record.label])
     docs = nlp.pipe(text for pair in pairs for text in pair)
@@ -231,6 +228,15 @@ def event_triples(records: Iterable[Any], nlp: Any, *, min_count: int = 1) -> li
         counts.update((cause, effect) for cause in causes - effects for effect in effects - causes)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return [(cause, EVENT_RELATION, effect, float(n)) for (cause, effect), n in ranked if n >= min_count]
+
+
+def check_training_record(record: Any, grown: str) -> None:
+    """`ValueError` (with the record's file and line) for a record read from a `*dev*` / `*test*` file: what is
+    `grown` from training questions (an event graph, an event memory) must never see those it is evaluated on."""
+    name = Path(record.source).name.lower()
+    if "dev" in name or "test" in name:
+        raise ValueError(f"{record.source}:{record.line}: {grown} grows from training records only, never from dev "
+                         "or test data; pass the train file's records")
 
 
 def write_event_graph(triples: Iterable[tuple[str, str, str, float]], path: str | PathLike) -> Path:

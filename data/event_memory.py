@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from .causal_graph import check_training_record
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -100,6 +102,9 @@ class EventMemory:
     effect_vectors: np.ndarray
     encoder: str
 
+    def __post_init__(self) -> None:
+        self._index = {pair_id: index for index, pair_id in enumerate(self.ids)}  # id -> row, for leaving one out
+
     def __len__(self) -> int:
         return len(self.ids)
 
@@ -110,11 +115,8 @@ class EventMemory:
         `explanations`: id -> explanation (e-CARE's `Explanation_Generation/train.jsonl`)."""
         kept, sources = [], set()
         for record in records:
-            name = Path(record.source).name
-            if "dev" in name.lower() or "test" in name.lower():
-                raise ValueError(f"{record.source}:{record.line}: the event memory grows from training records only, "
-                                 "never from dev or test data; pass the train file's records")
-            sources.add(name)
+            check_training_record(record, "the event memory")
+            sources.add(Path(record.source).name)
             if record.label >= 0:
                 kept.append(record)
         if len(sources) > 1:
@@ -134,16 +136,14 @@ class EventMemory:
         premise_vectors: B vectors [H]; choice_vectors: B arrays [C, H]; ask_for: B of "cause" / "effect";
         exclude: B of (file name, id) of the question's own record, or None
         """
-        own = {(self.source, pair_id): index for index, pair_id in enumerate(self.ids)}
         links = []
         for premise, choices, asked, record in zip(premise_vectors, choice_vectors, ask_for, exclude, strict=True):
-            premise_cause, premise_effect = self.cause_vectors @ premise, self.effect_vectors @ premise  # [M]
             choices = np.asarray(choices, dtype=np.float32)
             if asked == "effect":  # premise → choice
-                match = np.minimum(premise_cause[None, :], choices @ self.effect_vectors.T)  # [C, M]
+                match = np.minimum((self.cause_vectors @ premise)[None, :], choices @ self.effect_vectors.T)  # [C, M]
             else:  # choice → premise
-                match = np.minimum(choices @ self.cause_vectors.T, premise_effect[None, :])
-            own_index = own.get(record) if record is not None else None
+                match = np.minimum(choices @ self.cause_vectors.T, (self.effect_vectors @ premise)[None, :])
+            own_index = self._index.get(record[1]) if record is not None and record[0] == self.source else None
             if own_index is not None:
                 match[:, own_index] = -np.inf
             best = match.argmax(axis=1)

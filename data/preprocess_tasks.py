@@ -270,13 +270,13 @@ def load_linking(settings: Settings):
     nlp = load_nlp(settings, disable=("parser", "ner"))
     linker = nlp.add_pipe("kg_linker", config={"store": settings.store, "lemmatize_labels": False})
     linker.build()
-    memory = None
+    linked_memory = None
     if settings.event_memory:
         from .event_memory import EventMemory, SentenceEncoder
 
         memory = EventMemory.load(settings.event_memory)
-        memory = (memory, SentenceEncoder(memory.encoder))
-    return nlp, linker.kg, CausalGraph(linker.kg), memory
+        linked_memory = (memory, SentenceEncoder(memory.encoder))
+    return nlp, linker.kg, CausalGraph(linker.kg), linked_memory
 
 
 def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExample]:
