@@ -509,7 +509,8 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
     console.print(paths if evidence.paths else "no path joins the nodes asked about", highlight=False)
     if evidence.known_case:
         case = evidence.known_case
-        console.print(f"[bold]known case[/] (training question {case['pair_id']}, match {case['match']:.3f}): "
+        console.print(f"[bold]known case[/] (training question {case['pair_id']}, {case['strength']} match, score "
+                      f"{case['score']:.3f}): "
                       f"{case['text']}", highlight=False)
     mentions = Table("text", "characters", "node", "found by", title="linked mentions")
     for mention in evidence.mentions:

@@ -128,7 +128,8 @@ class Evidence:
     endpoints: the (source, target) name pairs the paths were searched between; paths: best first
     weighted: whether paths carry the model's weights; ranking: how they were ranked, in words
     known_case: causal questions read with an event memory: the chosen choice's link to a training pair
-        (`kgreason.data.event_memory.EventLink.to_dict()`: match, cause, effect, explanation, pair_id, text)
+        (`kgreason.data.event_memory.EventLink.to_dict()`: match, because, score, strength, cause, effect,
+        explanation, pair_id, text)
     """
 
     text: str
@@ -262,9 +263,11 @@ def _page(evidence: Evidence, svg: str) -> str:
         table(["#", "path", "weight", "sentences"],
               [(i + 1, p.text, p.weight, " | ".join(dict.fromkeys(s for s in p.sentences if s)))
                for i, p in enumerate(evidence.paths)]),
-        *(["<h2>Known case</h2><p>the training question that matches the answer best (the smaller of its two sides'"
-           " cosine similarities)</p>", table(["case", "match", "training id"], [(
-               evidence.known_case["text"], evidence.known_case["match"], evidence.known_case["pair_id"])])]
+        *(["<h2>Known case</h2><p>the training question that matches the answer best (score: the smaller of its two"
+           " sides' cosine similarities, plus the question's to its explanation)</p>",
+           table(["case", "score", "strength", "training id"], [(
+               evidence.known_case["text"], evidence.known_case["score"], evidence.known_case["strength"],
+               evidence.known_case["pair_id"])])]
           if evidence.known_case else []),
         "<h2>Linked mentions</h2>",
         table(["text", "where", "characters", "node", "score", "found by"],

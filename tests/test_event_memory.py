@@ -13,7 +13,7 @@ from test_run import TRAINING
 
 from kgreason.data.batch import collate
 from kgreason.data.causal import CausalRecord
-from kgreason.data.event_memory import CONTEXT_PREFIX, EventMemory, read_explanations
+from kgreason.data.event_memory import CONTEXT_PREFIX, EventLink, EventMemory, read_explanations
 from kgreason.data.preprocess import Settings, cache_key
 from kgreason.data.shards import ShardCache
 from kgreason.kg.errors import TaskInputError
@@ -43,9 +43,11 @@ def memory() -> EventMemory:
     return EventMemory.from_records(TRAIN, encode, encoder="toy", explanations={"t2": "Fire makes smoke."})
 
 
-def links(question: CausalRecord, exclude=None):
+def links(question: CausalRecord, exclude=None, kept=None):
     premise, *choices = encode([question.premise, *question.choices])
-    return memory().link([premise], [np.stack(choices)], ask_for=[question.ask_for], exclude=[exclude])[0]
+    together = encode([f"{question.premise} {choice}" for choice in question.choices])
+    return (kept or memory()).link([premise], [np.stack(choices)], [together], ask_for=[question.ask_for],
+                                   exclude=[exclude])[0]
 
 
 def test_memory_keeps_each_right_pair_cause_first_with_its_explanation():
@@ -55,18 +57,38 @@ def test_memory_keeps_each_right_pair_cause_first_with_its_explanation():
     assert kept.explanations == ["", "Fire makes smoke.", ""]
     assert kept.cause_vectors.shape == (3, len(WORDS) + 1) and kept.cause_vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(kept.effect_vectors, axis=1), 1)
+    assert np.allclose(np.linalg.norm(kept.explanation_vectors, axis=1), [0, 1, 0])  # zero rows: no explanation
+    assert np.allclose(kept.explanation_vectors[1], encode(["Fire makes smoke."])[0])
 
 
 def test_a_choice_links_to_the_pair_that_matches_both_sides_in_the_asked_direction():
     effect = links(record("q", "Rain fell.", "effect", ("The road was wet.", "The road was dry.")))
-    assert [link.pair_id for link in effect] == ["t1", "t1"] and effect[0].match > 0.9 > effect[1].match
+    assert effect[0].pair_id == "t1" and effect[0].match > 0.9 > effect[1].match
     assert effect[0].text == "It rained. —CausesEvent→ The grass got wet."
     cause = links(record("q", "Smoke rose.", "cause", ("Fire broke out.", "It rained."), label=0))
     assert cause[0].pair_id == "t2" and cause[0].match > 0.9 > cause[1].match
     assert cause[0].text == "A fire started. —CausesEvent→ There was smoke. (because: Fire makes smoke.)"
-    assert cause[0].context == f"{CONTEXT_PREFIX} A fire started. There was smoke. Fire makes smoke."
+    assert cause[0].because > 0.9 and cause[0].score == cause[0].match + cause[0].because
+    assert cause[0].context == f"{CONTEXT_PREFIX} (close match): A fire started. There was smoke. Fire makes smoke."
+    assert effect[0].because == 0 and effect[0].context.startswith(f"{CONTEXT_PREFIX} (fair match): It rained.")
     backwards = links(record("q", "Smoke rose.", "effect", ("Fire broke out.", "It rained.")))
     assert max(link.match for link in backwards) < 0.9  # smoke → fire is not in the memory: no strong link
+
+
+def test_the_explanation_decides_between_pairs_whose_sides_match_alike():
+    twins = [record("a", "It rained.", "effect", ("The grass was wet.", "x")),
+             record("b", "It rained.", "effect", ("The grass was wet.", "x"))]
+    kept = EventMemory.from_records(twins, encode, encoder="toy", explanations={"b": "Rain makes things wet."})
+    [link, _] = links(record("q", "Rain fell.", "effect", ("The road was wet.", "The road was dry.")), kept=kept)
+    assert link.pair_id == "b" and link.explanation == "Rain makes things wet." and link.because > 0.9
+
+
+def test_strength_words_follow_the_score():
+    def strength(score):
+        return EventLink(0, score, 0.0, "c", "e", "", "id").strength
+
+    assert [strength(s) for s in (1.9, 1.2, 1.1, 1.0, 0.9, 0.85, 0.5, -1.0)] == [
+        "close", "close", "fair", "fair", "loose", "loose", "faint", "faint"]
 
 
 def test_a_training_question_never_links_to_its_own_pair():
@@ -92,9 +114,14 @@ def test_memory_saves_and_loads_whole(tmp_path):
     loaded = EventMemory.load(path)
     assert loaded.ids == kept.ids and loaded.explanations == kept.explanations and loaded.encoder == "toy"
     assert np.array_equal(loaded.cause_vectors, kept.cause_vectors) and not list(tmp_path.glob("*.tmp*"))
+    assert np.array_equal(loaded.explanation_vectors, kept.explanation_vectors)
     (tmp_path / "bad.npz").write_text("not a memory")
     with pytest.raises(ValueError, match="bad.npz: not an event memory"):
         EventMemory.load(tmp_path / "bad.npz")
+    with np.load(path) as arrays:  # a memory saved before explanations were embedded
+        np.savez(tmp_path / "old.npz", **{name: arrays[name] for name in arrays if name != "explanation_vectors"})
+    with pytest.raises(ValueError, match="old.npz: .*no explanation vectors: build it again"):
+        EventMemory.load(tmp_path / "old.npz")
 
 
 def test_explanations_file_errors_name_file_and_line(tmp_path):
