@@ -1,0 +1,102 @@
+"""Event-memory benchmark: how often the memory's link alone, without any training, picks the right choice.
+
+Run it from the repository root (a benchmark, not a test):
+
+    .venv/bin/python bench/event_memory_links.py                  # e-CARE dev, 3,000 e-CARE train, COPA
+    .venv/bin/python bench/event_memory_links.py --train-limit 500 --memory ../runs/ecare-train-memory.npz
+
+The memory (`kgreason.data.event_memory`) is e-CARE train's right pairs with their explanations; `--memory` names
+a built one, or one is built there from `--datasets` when the file is missing (about 2.5 min on 2 CPU cores).
+Every question's choices are linked exactly as preprocessing links them (`EventMemory.link`; an e-CARE training
+question never to its own pair), and the link "picks" the choice whose link scores higher (a tie counts half).
+
+Reported per file, for the memory's score (match + because) and for `match` alone (the same memory with its
+explanation vectors zeroed): the share picked right, the median best score, and, by the strength word of the
+question's best link (what the model reads), how many questions have it and how often that link picks right.
+Prints a table and writes bench/results/event_memory_links.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from common import DEFAULT_DATASETS, RESULTS, environment, write_json
+
+from kgreason.data.causal import read_causal
+from kgreason.data.event_memory import STRENGTHS, WEAKEST, EventMemory, SentenceEncoder, build_event_memory
+
+ECARE = Path("ecare/Causal_Reasoning")
+EXPLANATIONS = Path("ecare/Explanation_Generation/train.jsonl")
+FILES = {"e-CARE dev": ECARE / "dev.jsonl", "e-CARE train (own pair left out)": ECARE / "train.jsonl",
+         "COPA test": Path("copa/copa-test.xml"), "Balanced COPA": Path("copa/balanced_copa/balacopa-dev-all.xml")}
+WORDS = [word for _, word in STRENGTHS] + [WEAKEST]
+
+
+def embedded(path: Path, encode: SentenceEncoder, limit: int | None) -> dict:
+    """The labelled records of `path` (first `limit`) and their premise, choice and premise + choice vectors."""
+    records = [record for record in read_causal(path, on_error="skip") if record.label >= 0][:limit]
+    choices = [choice for record in records for choice in record.choices]  # two per question
+    together = [f"{record.premise} {choice}" for record in records for choice in record.choices]
+    return {"records": records, "premises": encode([record.premise for record in records]),
+            "choices": encode(choices).reshape(len(records), 2, -1),
+            "together": encode(together).reshape(len(records), 2, -1)}
+
+
+def score_links(memory: EventMemory, questions: dict) -> dict:
+    """The link's pick accuracy, median best score and accuracy by the best link's strength word."""
+    records = questions["records"]
+    links = memory.link(list(questions["premises"]), list(questions["choices"]), list(questions["together"]),
+                        ask_for=[record.ask_for for record in records],
+                        exclude=[(Path(record.source).name, record.id) for record in records])
+    right, best, by_word = [], [], {word: [] for word in WORDS}
+    for record, (first, second) in zip(records, links):
+        scores = (first.score, second.score)
+        credit = 0.5 if scores[0] == scores[1] else float(int(np.argmax(scores)) == record.label)
+        strongest = first if first.score >= second.score else second
+        right.append(credit)
+        best.append(strongest.score)
+        by_word[strongest.strength].append(credit)
+    return {"n": len(records), "accuracy": float(np.mean(right)), "median_best_score": statistics.median(best),
+            "by_strength": {word: {"n": len(credits), "accuracy": float(np.mean(credits)) if credits else None}
+                            for word, credits in by_word.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
+    parser.add_argument("--memory", type=Path, default=RESULTS / "ecare-train-memory.npz",
+                        help="an event memory of e-CARE train (built there when missing)")
+    parser.add_argument("--train-limit", type=int, default=3000, help="e-CARE train questions to link (first N)")
+    args = parser.parse_args()
+    if not args.memory.is_file():
+        build_event_memory(args.datasets / ECARE / "train.jsonl", args.memory,
+                           explanations=args.datasets / EXPLANATIONS)
+    memory = EventMemory.load(args.memory)
+    match_only = dataclasses.replace(memory, explanation_vectors=np.zeros_like(memory.explanation_vectors))
+    encode = SentenceEncoder(memory.encoder)
+    results = {}
+    for name, path in FILES.items():
+        start = time.perf_counter()
+        questions = embedded(args.datasets / path, encode, args.train_limit if "train" in name else None)
+        results[name] = {"file": str(path), "score": score_links(memory, questions),
+                         "match_only": score_links(match_only, questions), "seconds": time.perf_counter() - start}
+    print(f"{'':34} {'n':>5} {'score':>6} {'match':>6} {'median':>7}  " +
+          "  ".join(f"{word + ' (n, acc)':>18}" for word in WORDS))
+    for name, result in results.items():
+        scored = result["score"]
+        words = "  ".join(f"{cell['n']:>8}, {cell['accuracy'] if cell['n'] else float('nan'):>8.3f}"
+                          for cell in scored["by_strength"].values())
+        print(f"{name:34} {scored['n']:>5} {scored['accuracy']:>6.3f} {result['match_only']['accuracy']:>6.3f} "
+              f"{scored['median_best_score']:>7.3f}  {words}")
+    write_json(RESULTS / "event_memory_links.json",
+               {"environment": environment(), "memory": str(args.memory), "memory_pairs": len(memory),
+                "train_limit": args.train_limit, "results": results})
+
+
+if __name__ == "__main__":
+    main()
