@@ -4,6 +4,7 @@ Run it from the repository root (a benchmark, not a test):
 
     .venv/bin/python bench/event_memory_links.py                  # e-CARE dev, 3,000 e-CARE train, COPA
     .venv/bin/python bench/event_memory_links.py --train-limit 500 --memory ../runs/ecare-train-memory.npz
+    .venv/bin/python bench/event_memory_links.py --model-runs ../runs/ecare-interaction-label-memory-s0
 
 The memory (`kgreason.data.event_memory`) is e-CARE train's right pairs with their explanations; `--memory` names
 a built one, or one is built there from `--datasets` when the file is missing (about 2.5 min on 2 CPU cores).
@@ -13,13 +14,16 @@ question never to its own pair), and the link "picks" the choice whose link scor
 Reported per file, for the memory's score (match + because) and for `match` alone (the same memory with its
 explanation vectors zeroed): the share picked right, the median best score, and, by the strength word of the
 question's best link (what the model reads), how many questions have it and how often that link picks right.
-Prints a table and writes bench/results/event_memory_links.json.
+With `--model-runs`, each run's e-CARE dev predictions (`<run>/predictions/dev.jsonl`, a model trained with this
+memory) are split the same ways: the model's accuracy where the link picks right / wrong / neither, and by
+strength word. Prints tables and writes bench/results/event_memory_links.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import time
 from pathlib import Path
@@ -48,12 +52,13 @@ def embedded(path: Path, encode: SentenceEncoder, limit: int | None) -> dict:
 
 
 def score_links(memory: EventMemory, questions: dict) -> dict:
-    """The link's pick accuracy, median best score and accuracy by the best link's strength word."""
+    """The link's pick accuracy, median best score and accuracy by the best link's strength word; `questions`: id ->
+    (what the link picks: "right" / "wrong" / "tie", the best link's strength word)."""
     records = questions["records"]
     links = memory.link(list(questions["premises"]), list(questions["choices"]), list(questions["together"]),
                         ask_for=[record.ask_for for record in records],
                         exclude=[(Path(record.source).name, record.id) for record in records])
-    right, best, by_word = [], [], {word: [] for word in WORDS}
+    right, best, by_word, picks = [], [], {word: [] for word in WORDS}, {}
     for record, (first, second) in zip(records, links):
         scores = (first.score, second.score)
         credit = 0.5 if scores[0] == scores[1] else float(int(np.argmax(scores)) == record.label)
@@ -61,9 +66,28 @@ def score_links(memory: EventMemory, questions: dict) -> dict:
         right.append(credit)
         best.append(strongest.score)
         by_word[strongest.strength].append(credit)
+        picks[record.id] = ({0.5: "tie", 1.0: "right", 0.0: "wrong"}[credit], strongest.strength)
     return {"n": len(records), "accuracy": float(np.mean(right)), "median_best_score": statistics.median(best),
-            "by_strength": {word: {"n": len(credits), "accuracy": float(np.mean(credits)) if credits else None}
-                            for word, credits in by_word.items()}}
+            "by_strength": _shares(by_word), "questions": picks}
+
+
+def model_by_link(run: Path, picks: dict) -> dict:
+    """A run's e-CARE dev accuracy where the link picks right / wrong / tie, and by the best link's strength."""
+    by_pick: dict = {"right": [], "wrong": [], "tie": []}
+    by_word: dict = {word: [] for word in WORDS}
+    with open(run / "predictions" / "dev.jsonl", encoding="utf-8") as lines:
+        for line in lines:
+            prediction = json.loads(line)
+            pick, word = picks[prediction["id"]]
+            by_pick[pick].append(float(prediction["correct"]))
+            by_word[word].append(float(prediction["correct"]))
+    return {"run": str(run), "by_link": _shares(by_pick), "by_strength": _shares(by_word)}
+
+
+def _shares(groups: dict[str, list[float]]) -> dict:
+    """{group: {"n", "accuracy"}} of lists of 0 / 0.5 / 1 credits (accuracy None for an empty group)."""
+    return {name: {"n": len(credits), "accuracy": float(np.mean(credits)) if credits else None}
+            for name, credits in groups.items()}
 
 
 def main() -> None:
@@ -72,6 +96,8 @@ def main() -> None:
     parser.add_argument("--memory", type=Path, default=RESULTS / "ecare-train-memory.npz",
                         help="an event memory of e-CARE train (built there when missing)")
     parser.add_argument("--train-limit", type=int, default=3000, help="e-CARE train questions to link (first N)")
+    parser.add_argument("--model-runs", type=Path, nargs="*", default=[],
+                        help="runs of models trained with this memory: split their e-CARE dev accuracy by the link")
     args = parser.parse_args()
     if not args.memory.is_file():
         build_event_memory(args.datasets / ECARE / "train.jsonl", args.memory,
@@ -93,9 +119,18 @@ def main() -> None:
                           for cell in scored["by_strength"].values())
         print(f"{name:34} {scored['n']:>5} {scored['accuracy']:>6.3f} {result['match_only']['accuracy']:>6.3f} "
               f"{scored['median_best_score']:>7.3f}  {words}")
+    models = [model_by_link(run, results["e-CARE dev"]["score"]["questions"]) for run in args.model_runs]
+    for model in models:
+        cells = {**{f"link {pick}": cell for pick, cell in model["by_link"].items()}, **model["by_strength"]}
+        print(f"\n{model['run']}: e-CARE dev accuracy by what the link picks and by its strength")
+        for group, cell in cells.items():
+            print(f"  {group:12} {cell['n']:>5} {cell['accuracy'] if cell['n'] else float('nan'):>6.3f}")
+    for result in results.values():
+        for scored in (result["score"], result["match_only"]):
+            del scored["questions"]
     write_json(RESULTS / "event_memory_links.json",
                {"environment": environment(), "memory": str(args.memory), "memory_pairs": len(memory),
-                "train_limit": args.train_limit, "results": results})
+                "train_limit": args.train_limit, "results": results, "models": models})
 
 
 if __name__ == "__main__":
