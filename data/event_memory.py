@@ -13,7 +13,7 @@ scores best in the asked direction:
 where (cause, effect) is (premise, choice) for an effect question and (choice, premise) for a cause question, so a
 pair's sides match only where both of them do (`EventLink.match`), and "premise + choice" is the two read as one
 sentence, which an explanation of the same event states in general words (`EventLink.because`; 0 for a pair
-without explanation). On e-CARE the link alone picks 0.685 of dev's right answers by the first term and 0.723 by
+without explanation). On e-CARE the link alone picks 0.686 of dev's right answers by the first term and 0.723 by
 both (docs/results.md). The link is a path through the memory's event graph, premise ≈ cause_m —CausesEvent→
 effect_m ≈ choice (for an effect question), and `EventLink.text` says it in words.
 
@@ -211,8 +211,8 @@ class EventMemory:
 
     @classmethod
     def load(cls, path: str | PathLike) -> EventMemory:
-        """The memory `save` wrote; a file that is not one, or one without explanation vectors (kgreason before
-        2026-12-07), raises `ValueError` naming it."""
+        """The memory `save` wrote; a file that is not one, or one without explanation vectors (written by an older
+        kgreason), raises `ValueError` naming it."""
         try:
             with np.load(path, allow_pickle=False) as arrays:
                 header = json.loads(arrays["header"].tobytes().decode("utf-8"))
