@@ -4,7 +4,7 @@ Run it from the repository root (a benchmark, not a test):
 
     .venv/bin/python bench/event_memory_links.py                  # e-CARE dev, 3,000 e-CARE train, COPA
     .venv/bin/python bench/event_memory_links.py --train-limit 500 --memory ../runs/ecare-train-memory.npz
-    .venv/bin/python bench/event_memory_links.py --model-runs ../runs/ecare-interaction-label-memory-s0
+    .venv/bin/python bench/event_memory_links.py --files "e-CARE dev" --model-runs ../runs/ecare-lm_only-memory-s0
 
 The memory (`kgreason.data.event_memory`) is e-CARE train's right pairs with their explanations; `--memory` names
 a built one, or one is built there from `--datasets` when the file is missing (about 2.5 min on 2 CPU cores).
@@ -96,9 +96,13 @@ def main() -> None:
     parser.add_argument("--memory", type=Path, default=RESULTS / "ecare-train-memory.npz",
                         help="an event memory of e-CARE train (built there when missing)")
     parser.add_argument("--train-limit", type=int, default=3000, help="e-CARE train questions to link (first N)")
+    parser.add_argument("--files", nargs="+", choices=sorted(FILES), default=list(FILES), metavar="NAME",
+                        help=f"which files to link (default all: {', '.join(FILES)})")
     parser.add_argument("--model-runs", type=Path, nargs="*", default=[],
                         help="runs of models trained with this memory: split their e-CARE dev accuracy by the link")
     args = parser.parse_args()
+    if args.model_runs and "e-CARE dev" not in args.files:
+        parser.error("--model-runs splits e-CARE dev predictions: keep 'e-CARE dev' in --files")
     if not args.memory.is_file():
         build_event_memory(args.datasets / ECARE / "train.jsonl", args.memory,
                            explanations=args.datasets / EXPLANATIONS)
@@ -106,7 +110,7 @@ def main() -> None:
     match_only = dataclasses.replace(memory, explanation_vectors=np.zeros_like(memory.explanation_vectors))
     encode = SentenceEncoder(memory.encoder)
     results = {}
-    for name, path in FILES.items():
+    for name, path in ((name, FILES[name]) for name in args.files):
         start = time.perf_counter()
         questions = embedded(args.datasets / path, encode, args.train_limit if "train" in name else None)
         results[name] = {"file": str(path), "score": score_links(memory, questions),
