@@ -7,7 +7,7 @@ Run it from the repository root (a benchmark, not a test):
     .venv/bin/python bench/event_memory_links.py --files "e-CARE dev" --model-runs ../runs/ecare-lm_only-memory-s0
 
 The memory (`kgreason.data.event_memory`) is e-CARE train's right pairs with their explanations; `--memory` names
-a built one, or one is built there from `--datasets` when the file is missing (about 2.5 min on 2 CPU cores).
+a built one, or one is built there from `--datasets` when the file is missing (about 3 min on 2 CPU cores).
 Every question's choices are linked exactly as preprocessing links them (`EventMemory.link`; an e-CARE training
 question never to its own pair), and the link "picks" the choice whose link scores higher (a tie counts half).
 
@@ -32,7 +32,8 @@ import numpy as np
 from common import DEFAULT_DATASETS, RESULTS, environment, write_json
 
 from kgreason.data.causal import read_causal
-from kgreason.data.event_memory import STRENGTHS, WEAKEST, EventMemory, SentenceEncoder, build_event_memory
+from kgreason.data.event_memory import (STRENGTHS, WEAKEST, EventMemory, SentenceEncoder, build_event_memory,
+                                        embed_questions)
 
 ECARE = Path("ecare/Causal_Reasoning")
 EXPLANATIONS = Path("ecare/Explanation_Generation/train.jsonl")
@@ -42,21 +43,17 @@ WORDS = [word for _, word in STRENGTHS] + [WEAKEST]
 
 
 def embedded(path: Path, encode: SentenceEncoder, limit: int | None) -> dict:
-    """The labelled records of `path` (first `limit`) and their premise, choice and premise + choice vectors."""
+    """The labelled records of `path` (first `limit`) and what `EventMemory.link` reads of them."""
     records = [record for record in read_causal(path, on_error="skip") if record.label >= 0][:limit]
-    choices = [choice for record in records for choice in record.choices]  # two per question
-    together = [f"{record.premise} {choice}" for record in records for choice in record.choices]
-    return {"records": records, "premises": encode([record.premise for record in records]),
-            "choices": encode(choices).reshape(len(records), 2, -1),
-            "together": encode(together).reshape(len(records), 2, -1)}
+    return {"records": records, "vectors": embed_questions(encode, [record.premise for record in records],
+                                                           [record.choices for record in records])}
 
 
 def score_links(memory: EventMemory, questions: dict) -> dict:
     """The link's pick accuracy, median best score and accuracy by the best link's strength word; `questions`: id ->
     (what the link picks: "right" / "wrong" / "tie", the best link's strength word)."""
     records = questions["records"]
-    links = memory.link(list(questions["premises"]), list(questions["choices"]), list(questions["together"]),
-                        ask_for=[record.ask_for for record in records],
+    links = memory.link(*questions["vectors"], ask_for=[record.ask_for for record in records],
                         exclude=[(Path(record.source).name, record.id) for record in records])
     right, best, by_word, picks = [], [], {word: [] for word in WORDS}, {}
     for record, (first, second) in zip(records, links):

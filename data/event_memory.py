@@ -224,6 +224,20 @@ class EventMemory:
             raise ValueError(f"{path}: not an event memory written by `kgreason event-memory` ({error})") from None
 
 
+def embed_questions(encode: Encode, premises: Sequence[str], choices: Sequence[Sequence[str]]
+                    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """What `EventMemory.link` reads of B questions: the premises' vectors (B of [H]), the choices' (B of [C, H])
+    and those of premise and choice read as one sentence, "premise choice" (B of [C, H])."""
+    bounds = np.cumsum([0, *(len(texts) for texts in choices)])  # question i's choices are rows bounds[i]:bounds[i+1]
+
+    def per_question(texts: list[str]) -> list[np.ndarray]:
+        vectors = encode(texts)
+        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+
+    return (list(encode(list(premises))), per_question([choice for texts in choices for choice in texts]),
+            per_question([f"{premise} {choice}" for premise, texts in zip(premises, choices) for choice in texts]))
+
+
 def build_event_memory(train: str | PathLike, output: str | PathLike, *, explanations: str | PathLike | None = None,
                        encoder: str = DEFAULT_ENCODER) -> EventMemory:
     """Read a training file (e-CARE JSONL or COPA XML; malformed records are skipped and logged), embed its pairs

@@ -308,17 +308,11 @@ def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExam
 def _link_events(records: list, cleaned: list, examples: list[KGQAExample], memory, encode) -> None:
     """Each example's choices linked to the event memory: `meta["event_links"]` (`EventLink.to_dict()` per
     choice) and `meta["choice_context"]` (what the model reads after each choice)."""
-    premises = [texts[0][0] for texts in cleaned]
-    choices = [[choice for choice, _ in texts[1:]] for texts in cleaned]
-    bounds = np.cumsum([0, *(len(texts) for texts in choices)])  # question i's choices are rows bounds[i]:bounds[i+1]
+    from .event_memory import embed_questions
 
-    def per_question(texts: list[str]) -> list[np.ndarray]:
-        vectors = encode(texts)
-        return [vectors[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
-
-    links = memory.link(list(encode(premises)), per_question([choice for texts in choices for choice in texts]),
-                        per_question([f"{premise} {choice}" for premise, texts in zip(premises, choices)
-                                      for choice in texts]),
+    vectors = embed_questions(encode, [texts[0][0] for texts in cleaned],
+                              [[choice for choice, _ in texts[1:]] for texts in cleaned])
+    links = memory.link(*vectors,
                         ask_for=[record.ask_for for record in records],
                         exclude=[(Path(record.source).name, record.id) for record in records])
     for example, choice_links in zip(examples, links):
