@@ -9,8 +9,12 @@ what is missing, and --only picks the experiments it trains and rewrites; the ot
 Each experiment trains `lm_only` and the fused models (`--variants`, see VARIANTS: a fusion model, its graph
 encoder and `FusionConfig` options) with the same encoder (all-MiniLM-L6-v2), data, epochs, batch size and
 text learning rate (the graph learning rate too, except where a variant sets its own), one run directory
-`<experiment>-<variant>-s<seed>` each under --runs (`kgreason train` layout). Writes bench/results/logic.json, the section between the
-`logic-results` markers of docs/results.md, and docs/clutrr_accuracy_by_k.png (accuracy against k).
+`<experiment>-<variant>-s<seed>` each under --runs (`kgreason train` layout). Writes the section between the
+`logic-results` markers of docs/results.md, a plot of accuracy against k for the experiments with one
+(docs/clutrr_accuracy_by_k.png: `lm_only` against the best fused variant, and the published result where there
+is one), and bench/results/logic.json: every run published so far from this machine's run directories, so that
+a table rewritten after some of them were deleted still shows them (a rerun of the same experiment, variant and
+seed replaces one).
 """
 
 from __future__ import annotations
@@ -95,10 +99,13 @@ VARIANTS = {  # the tables show every variant that has a run directory
         preprocess={"rename_people": True}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
-CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04
+CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04, by k
 EXPERIMENTS = {
-    "clutrr-089907f8": {"task": "clutrr", "data": "clutrr/data_089907f8", "note": "train k = 2, 3; target: fused mean over k = 4…10 ≥ 0.90 and ≥ lm_only + 0.20"},
-    "clutrr-db9b8f04": {"task": "clutrr", "data": "clutrr/data_db9b8f04", "note": "train k = 2, 3, 4; target: fused ≥ CTP at every k ≥ 5"},
+    # "plot": a PNG under docs/ of accuracy against k, `lm_only` against the best fused variant (and "published")
+    "clutrr-089907f8": {"task": "clutrr", "data": "clutrr/data_089907f8", "note": "train k = 2, 3; target: fused mean over k = 4…10 ≥ 0.90 and ≥ lm_only + 0.20",
+                        "plot": "clutrr_accuracy_by_k.png"},
+    "clutrr-db9b8f04": {"task": "clutrr", "data": "clutrr/data_db9b8f04", "note": "train k = 2, 3, 4; target: fused ≥ CTP at every k ≥ 5",
+                        "plot": "clutrr_db9b8f04_accuracy_by_k.png", "published": ("CTP (published)", CTP)},
     "clutrr-clean": {"task": "clutrr", "data": "clutrr/data_7c5b0e70", "note": "robust reasoning, clean training stories; target ≥ 0.95 on every test file"},
     "clutrr-supporting": {"task": "clutrr", "data": "clutrr/data_06b8f2a1", "note": "robust reasoning, supporting noise"},
     "clutrr-irrelevant": {"task": "clutrr", "data": "clutrr/data_523348e6", "note": "robust reasoning, irrelevant noise"},
@@ -150,6 +157,49 @@ def collect(args: argparse.Namespace) -> dict:
     return found
 
 
+def with_recorded(found: dict, record: Path) -> dict:
+    """`found` plus the runs of an earlier `record` (bench/results/logic.json) whose run directory is gone and
+    whose experiment, variant and seed no run in `found` has: deleting run directories loses no published
+    number, and a rerun replaces its record."""
+    if not record.is_file():
+        return found
+    merged = {name: {fusion: list(runs) for fusion, runs in by_fusion.items()} for name, by_fusion in found.items()}
+    for name, by_fusion in json.loads(record.read_text())["runs"].items():
+        for fusion, runs in by_fusion.items():
+            if name not in EXPERIMENTS or fusion not in VARIANTS:
+                continue
+            have = merged.setdefault(name, {}).setdefault(fusion, [])
+            seeds = {run["training"]["config"]["seed"] for run in have}
+            have += [run for run in runs if run["training"]["config"]["seed"] not in seeds and not Path(run["run"]).is_dir()]
+            have.sort(key=lambda run: run["training"]["config"]["seed"])
+    return {name: {f: merged[name][f] for f in VARIANTS if merged[name].get(f)} for name in EXPERIMENTS if name in merged}
+
+
+def long_chain_mean(run: dict) -> float | None:
+    """A CLUTRR run's unweighted mean accuracy over the test k longer than any in its training (None if none)."""
+    trained = max(int(k) for k in run["tests"]["dev"]["groups"]["k"])
+    by_k = accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k")
+    longer = [accuracy for k, accuracy in by_k.items() if int(k) > trained]
+    return mean(longer) if longer else None
+
+
+def plot_series(by_fusion: dict, published: tuple[str, dict] | None) -> dict[str, dict[str, float]]:
+    """{label: {k: accuracy, mean over seeds}} of the `lm_only` variants, the fused variant with the best mean over
+    the longer k, and the published result: the comparison the plot shows."""
+    fused = {f: runs for f, runs in by_fusion.items() if VARIANTS[f].fusion != "lm_only"}
+    scores = {f: [m for m in map(long_chain_mean, runs) if m is not None] for f, runs in fused.items()}
+    best = [max((f for f in scores if scores[f]), key=lambda f: mean(scores[f]), default=None)]
+    series = {}
+    for fusion in [f for f in by_fusion if f not in fused] + [f for f in best if f]:
+        runs = by_fusion[fusion]
+        by_k = [accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k") for run in runs]
+        label = fusion if len(runs) == 1 else f"{fusion} ({len(runs)} seeds)"
+        series[label] = {k: mean([accuracies[k] for accuracies in by_k]) for k in by_k[0]}
+    if published:
+        series[published[0]] = published[1]
+    return series
+
+
 def dev_source(dev: str) -> str:
     """How the dev set was made, a file path shown relative to the working directory."""
     return os.path.relpath(dev) if os.path.isabs(dev) else dev
@@ -182,7 +232,11 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "multiplicative messages (`graph_options={message: distmult}`); `-conditioned`: the same, each edge's input "
              "also embedding the pair (asked relation, the edge's relation) (`query_conditioned_edges`); `-negation`: "
              "DistMult messages, each negated relation (edge or asked) read as its base relation plus one "
-             "negation vector shared by all relations (`shared_negation`).", ""]
+             "negation vector shared by all relations (`shared_negation`); `-factored`: the labels factored into a "
+             "gender-free relation and the answer person's gender (`factored_labels`); `-weak6`: an untyped \"mentions\" "
+             "edge counts as 6 steps in the closure, so that typed chains are composed first (`untyped_edge_length=6`); "
+             "`-unnamed8`: 8 relation classes that no label names (`graph_options={unnamed_classes: 8}`). A published "
+             "result, where an experiment has one, is its own column.", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]
         any_run = next(iter(by_fusion.values()))[0]
@@ -201,24 +255,27 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         tests = sorted(dict.fromkeys(t for runs in by_fusion.values() for r in runs for t in r["tests"]),
                        key=lambda t: (t != "dev", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", t)]))
         header = ["test", "n", *(f for f in VARIANTS if f in by_fusion)]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        published = spec.get("published")  # (column title, {k: accuracy}) of a published result
+        lines += ["| " + " | ".join(header + ([published[0]] if published else [])) + " |",
+                  "|" + "---|" * (len(header) + bool(published))]
         for test in tests:
             cells = []
             for fusion in header[2:]:
                 accs = [r["tests"][test]["accuracy"] for r in by_fusion[fusion] if test in r["tests"]]
                 cells.append(f"{mean(accs):.3f}" if accs else "–")
+            if published:
+                ks = next(r["tests"][test]["groups"].get("k", {}) for runs in by_fusion.values() for r in runs if test in r["tests"])
+                cells.append(f"{published[1][next(iter(ks))]:.3f}" if len(ks) == 1 and next(iter(ks)) in published[1] else "–")
             n = next(r["tests"][test]["n"] for runs in by_fusion.values() for r in runs if test in r["tests"])
             lines.append(f"| {test} | {n} | " + " | ".join(cells) + " |")
         if spec["task"] == "clutrr":
             cells = []
             for fusion in header[2:]:
-                means = []
-                for run in by_fusion[fusion]:
-                    by_k = accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k")
-                    longer = [a for k, a in by_k.items() if int(k) > max(int(v) for v in run["tests"]["dev"]["groups"]["k"])]
-                    if longer:
-                        means.append(mean(longer))
+                means = [m for m in map(long_chain_mean, by_fusion[fusion]) if m is not None]
                 cells.append(f"**{mean(means):.3f}**" if means else "–")
+            if published:
+                longer = [a for k, a in published[1].items() if int(k) > max(int(k) for k in any_run["tests"]["dev"]["groups"]["k"])]
+                cells.append(f"**{mean(longer):.3f}**" if longer else "–")
             if any(cell != "–" for cell in cells):  # the robust-reasoning folders test no longer chains
                 lines.append("| mean over the k longer than any in training (unweighted) | | " + " | ".join(cells) + " |")
         if spec["task"] == "proofwriter":
@@ -256,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 for variant in args.variants:
                     run_one(name, EXPERIMENTS[name], variant, seed, args)
-    found = collect(args)
+    # published tables also keep the recorded runs whose directories are gone; --print-only shows --runs alone
+    everything = collect(args) if args.print_only else with_recorded(collect(args), RESULTS / "logic.json")
+    found = everything
     if args.only:  # the other experiments' tables stay as they are
         found = {name: runs for name, runs in found.items() if name in args.only}
     if args.print_only:
@@ -264,15 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if found else 1
     if not publish_section(found, markdown, args, START, END):
         return 1
-    if "clutrr-089907f8" in found:
-        series = {}  # the mean over each variant's seeds, as in the table
-        for fusion, runs in found["clutrr-089907f8"].items():
-            by_k = [accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k") for run in runs]
-            label = fusion if len(runs) == 1 else f"{fusion} ({len(runs)} seeds)"
-            series[label] = {k: mean([accuracies[k] for accuracies in by_k]) for k in by_k[0]}
-        plot_accuracy_by_group(series, REPO / "docs" / "clutrr_accuracy_by_k.png", xlabel="chain length k",
-                               title="CLUTRR data_089907f8 (trained on k = 2, 3)", trained_on={"2", "3"})
-    write_json(RESULTS / "logic.json", {"environment": environment(), "runs": found})
+    for name, by_fusion in found.items():
+        if "plot" in EXPERIMENTS[name]:
+            trained = sorted(next(iter(by_fusion.values()))[0]["tests"]["dev"]["groups"]["k"], key=int)
+            plot_accuracy_by_group(plot_series(by_fusion, EXPERIMENTS[name].get("published")),
+                                   REPO / "docs" / EXPERIMENTS[name]["plot"], xlabel="chain length k",
+                                   title=f"CLUTRR {Path(EXPERIMENTS[name]['data']).name} (trained on k = {', '.join(trained)})",
+                                   trained_on=set(trained))
+    write_json(RESULTS / "logic.json", {"environment": environment(), "runs": everything})
     return 0
 
 
