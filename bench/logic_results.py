@@ -188,9 +188,9 @@ def plot_series(by_fusion: dict, published: tuple[str, dict] | None) -> dict[str
     the longer k, and the published result: the comparison the plot shows."""
     fused = {f: runs for f, runs in by_fusion.items() if VARIANTS[f].fusion != "lm_only"}
     scores = {f: [m for m in map(long_chain_mean, runs) if m is not None] for f, runs in fused.items()}
-    best = [max((f for f in scores if scores[f]), key=lambda f: mean(scores[f]), default=None)]
+    best = max((f for f in scores if scores[f]), key=lambda f: mean(scores[f]), default=None)
     series = {}
-    for fusion in [f for f in by_fusion if f not in fused] + [f for f in best if f]:
+    for fusion in [f for f in by_fusion if f not in fused] + ([best] if best else []):
         runs = by_fusion[fusion]
         by_k = [accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k") for run in runs]
         label = fusion if len(runs) == 1 else f"{fusion} ({len(runs)} seeds)"
