@@ -175,12 +175,25 @@ def with_recorded(found: dict, record: Path) -> dict:
     return {name: {f: merged[name][f] for f in VARIANTS if merged[name].get(f)} for name in EXPERIMENTS if name in merged}
 
 
+def trained_lengths(run: dict) -> list[str]:
+    """The chain lengths k of a CLUTRR run's dev set, which are those of its training, shortest first."""
+    return sorted(run["tests"]["dev"]["groups"]["k"], key=int)
+
+
+def accuracy_by_k(run: dict) -> dict[str, float]:
+    """A CLUTRR run's {k: accuracy} over its test files (dev left out)."""
+    return accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k")
+
+
+def longer_mean(run: dict, by_k: dict[str, float]) -> float | None:
+    """The unweighted mean of `by_k` over the k longer than any in `run`'s training (None if none)."""
+    longer = [accuracy for k, accuracy in by_k.items() if int(k) > int(trained_lengths(run)[-1])]
+    return mean(longer) if longer else None
+
+
 def long_chain_mean(run: dict) -> float | None:
     """A CLUTRR run's unweighted mean accuracy over the test k longer than any in its training (None if none)."""
-    trained = max(int(k) for k in run["tests"]["dev"]["groups"]["k"])
-    by_k = accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k")
-    longer = [accuracy for k, accuracy in by_k.items() if int(k) > trained]
-    return mean(longer) if longer else None
+    return longer_mean(run, accuracy_by_k(run))
 
 
 def plot_series(by_fusion: dict, published: tuple[str, dict] | None) -> dict[str, dict[str, float]]:
@@ -192,7 +205,7 @@ def plot_series(by_fusion: dict, published: tuple[str, dict] | None) -> dict[str
     series = {}
     for fusion in [f for f in by_fusion if f not in fused] + ([best] if best else []):
         runs = by_fusion[fusion]
-        by_k = [accuracy_by_group({t: r for t, r in run["tests"].items() if t != "dev"}, "k") for run in runs]
+        by_k = [accuracy_by_k(run) for run in runs]
         label = fusion if len(runs) == 1 else f"{fusion} ({len(runs)} seeds)"
         series[label] = {k: mean([accuracies[k] for accuracies in by_k]) for k in by_k[0]}
     if published:
@@ -263,9 +276,11 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
             for fusion in header[2:]:
                 accs = [r["tests"][test]["accuracy"] for r in by_fusion[fusion] if test in r["tests"]]
                 cells.append(f"{mean(accs):.3f}" if accs else "–")
-            if published:
-                ks = next(r["tests"][test]["groups"].get("k", {}) for runs in by_fusion.values() for r in runs if test in r["tests"])
-                cells.append(f"{published[1][next(iter(ks))]:.3f}" if len(ks) == 1 and next(iter(ks)) in published[1] else "–")
+            if published:  # a test file of one k: its published accuracy
+                ks = list(next(r["tests"][test]["groups"].get("k", {}) for runs in by_fusion.values() for r in runs
+                               if test in r["tests"]))
+                value = published[1].get(ks[0]) if len(ks) == 1 else None
+                cells.append(f"{value:.3f}" if value is not None else "–")
             n = next(r["tests"][test]["n"] for runs in by_fusion.values() for r in runs if test in r["tests"])
             lines.append(f"| {test} | {n} | " + " | ".join(cells) + " |")
         if spec["task"] == "clutrr":
@@ -274,8 +289,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
                 means = [m for m in map(long_chain_mean, by_fusion[fusion]) if m is not None]
                 cells.append(f"**{mean(means):.3f}**" if means else "–")
             if published:
-                longer = [a for k, a in published[1].items() if int(k) > max(int(k) for k in any_run["tests"]["dev"]["groups"]["k"])]
-                cells.append(f"**{mean(longer):.3f}**" if longer else "–")
+                published_mean = longer_mean(any_run, published[1])
+                cells.append(f"**{published_mean:.3f}**" if published_mean is not None else "–")
             if any(cell != "–" for cell in cells):  # the robust-reasoning folders test no longer chains
                 lines.append("| mean over the k longer than any in training (unweighted) | | " + " | ".join(cells) + " |")
         if spec["task"] == "proofwriter":
@@ -325,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, by_fusion in found.items():
         if "plot" in EXPERIMENTS[name]:
-            trained = sorted(next(iter(by_fusion.values()))[0]["tests"]["dev"]["groups"]["k"], key=int)
+            trained = trained_lengths(next(iter(by_fusion.values()))[0])
             plot_accuracy_by_group(plot_series(by_fusion, EXPERIMENTS[name].get("published")),
                                    REPO / "docs" / EXPERIMENTS[name]["plot"], xlabel="chain length k",
                                    title=f"CLUTRR {Path(EXPERIMENTS[name]['data']).name} (trained on k = {', '.join(trained)})",
