@@ -15,7 +15,9 @@ and seed, under --runs (`kgreason train` layout):
   Balanced COPA (COPA dev's 500 items and their 500 mirrored twins, reported apart).
 - `copa-<variant>-s<seed>`: that model trained on further on COPA dev (`--init-from`; its dev: 10% of COPA
   dev), reported on COPA test; with `--copa-seeds`, once per seed (`copa-<variant>-s<seed>-c<copa seed>` for
-  the others), reported as their mean and each.
+  the others), reported as their mean and each. With `--copa-train balanced` (or `dev balanced`), the same
+  from Balanced COPA's 1,000 items instead (COPA dev and its mirrored twins; a twin goes to the same side of the
+  dev split as its item): `bcopa-<variant>-s<seed>`.
 
 The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
 paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
@@ -44,6 +46,9 @@ VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show eve
 }
 ECARE = "ecare/Causal_Reasoning"
 COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
+# --copa-train: (run directory prefix, training file, what the tables call it); none holds a COPA test item
+COPA_TRAININGS = {"dev": ("copa", COPA_DEV, "COPA dev"),
+                  "balanced": ("bcopa", f"{BALANCED}/balacopa-dev-all.xml", "Balanced COPA (dev + mirrored)")}
 CONCEPTNET = "conceptnet100k/train100k.txt.gz"
 EXPLANATIONS = "ecare/Explanation_Generation/train.jsonl"
 START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
@@ -127,12 +132,13 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
         target = ecare / "evaluations" / Path(name).stem
         if not (target / "results.json").is_file():
             evaluate_model(ecare, args.datasets / name, out=target, limit=args.limit)
-    for copa_seed in args.copa_seeds or [seed]:
-        copa = args.runs / (f"copa-{variant}-s{seed}" + ("" if copa_seed == seed else f"-c{copa_seed}"))
-        if not (copa / "results.json").is_file():
-            files = choose_task_files(None, train=(args.datasets / COPA_DEV,), tests=(args.datasets / COPA_TEST,))
-            run_pipeline("copa", files, out=copa, init_from=ecare, **common,
-                         training_kwargs={**training, "seed": copa_seed, "epochs": args.copa_epochs})
+    for prefix, train_file, _ in (COPA_TRAININGS[name] for name in args.copa_train):
+        for copa_seed in args.copa_seeds or [seed]:
+            copa = args.runs / (f"{prefix}-{variant}-s{seed}" + ("" if copa_seed == seed else f"-c{copa_seed}"))
+            if not (copa / "results.json").is_file():
+                files = choose_task_files(None, train=(args.datasets / train_file,), tests=(args.datasets / COPA_TEST,))
+                run_pipeline("copa", files, out=copa, init_from=ecare, **common,
+                             training_kwargs={**training, "seed": copa_seed, "epochs": args.copa_epochs})
 
 
 def collect(args: argparse.Namespace) -> dict:
@@ -146,16 +152,16 @@ def collect(args: argparse.Namespace) -> dict:
                 evaluation = results_file.parent / "evaluations" / Path(name).stem / "results.json"
                 if evaluation.is_file():
                     row[column] = next(iter(json.loads(evaluation.read_text())["tests"].values()))
-            copa_name = results_file.parent.name.replace("ecare-", "copa-", 1)
-            copa_runs = [json.loads(path.read_text()) for path in sorted(
-                [*args.runs.glob(f"{copa_name}/results.json"), *args.runs.glob(f"{copa_name}-c[0-9]*/results.json")])]
-            if copa_runs:  # one per COPA fine-tuning seed: their mean, and each
-                reports = [run["tests"][Path(COPA_TEST).stem] for run in copa_runs]
-                row["COPA test (after COPA dev)"] = {"accuracy": sum(r["accuracy"] for r in reports) / len(reports),
-                                                     "n": reports[0]["n"], "by_seed": {
-                                                         run["training"]["config"]["seed"]: r["accuracy"]
-                                                         for run, r in zip(copa_runs, reports)}}
-                row["copa training"] = copa_runs[0]["training"]
+            for prefix, _, trained_on in COPA_TRAININGS.values():
+                copa_name = results_file.parent.name.replace("ecare-", f"{prefix}-", 1)
+                copa_runs = [json.loads(path.read_text()) for path in sorted(
+                    [*args.runs.glob(f"{copa_name}/results.json"), *args.runs.glob(f"{copa_name}-c[0-9]*/results.json")])]
+                if copa_runs:  # one per COPA fine-tuning seed: their mean, and each
+                    reports = [run["tests"][Path(COPA_TEST).stem] for run in copa_runs]
+                    row[f"COPA test (after {trained_on})"] = {
+                        "accuracy": sum(r["accuracy"] for r in reports) / len(reports), "n": reports[0]["n"],
+                        "by_seed": {run["training"]["config"]["seed"]: r["accuracy"] for run, r in zip(copa_runs, reports)}}
+                    row["copa training"] = copa_runs[0]["training"]
             found.setdefault(variant, []).append(row)
     return found
 
@@ -167,8 +173,10 @@ def rows_of(found: dict) -> list[tuple[str, str, str | None, str | None]]:
     rows += [(f"… graph evidence: {v}", "ecare dev", "evidence", v) for v in ("right", "wrong", "both", "none")]
     rows += [("COPA test, e-CARE model (zero-shot on COPA)", "COPA test (no COPA training)", None, None),
              ("Balanced COPA, original items (COPA dev)", "Balanced COPA", "copa_item", "original"),
-             ("Balanced COPA, mirrored items", "Balanced COPA", "copa_item", "mirrored"),
-             ("COPA test, after training on COPA dev", "COPA test (after COPA dev)", None, None)]
+             ("Balanced COPA, mirrored items", "Balanced COPA", "copa_item", "mirrored")]
+    rows += [(f"COPA test, after training on {trained_on}", f"COPA test (after {trained_on})", None, None)
+             for _, _, trained_on in COPA_TRAININGS.values()
+             if any(f"COPA test (after {trained_on})" in row for runs in found.values() for row in runs)]
     return rows
 
 
@@ -230,8 +238,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
     lines = [START, "", f"Produced by `.venv/bin/python bench/causal_results.py` (see its docstring); runs under "
              f"`{os.path.relpath(args.runs)}`. MiniLM (all-MiniLM-L6-v2) in every column; e-CARE training "
              f"{config['epochs']} epochs, batch {config['batch_size']}, lr text {config['lr_text']} / graph "
-             f"{config['lr_graph']}, best epoch by e-CARE dev; COPA dev training {copa_epochs} epochs from the "
-             f"e-CARE model. KG: ConceptNet-100K train; `-label`: the KG's node embeddings start from their labels' MiniLM "
+             f"{config['lr_graph']}, best epoch by e-CARE dev; COPA training {copa_epochs} epochs from the "
+             f"e-CARE model, on COPA dev or Balanced COPA (its dev split: 10%, a mirrored item with its original). KG: ConceptNet-100K train; `-label`: the KG's node embeddings start from their labels' MiniLM "
              f"embeddings (`--node-init label`). Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
              f"{env['cpus']} CPUs, GPU: {env['gpu'] or 'none'}. Targets: e-CARE dev ≥ 0.78 fused and ≥ lm_only + "
              "0.03; COPA test ≥ 0.75 and ≥ lm_only + 0.03.", "",
@@ -240,13 +248,14 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         cells = [cell(found[v], column, group, value) for v in variants]
         n = next((n for _, n in cells if n is not None), None)
         lines.append(f"| {title} | {n if n is not None else ''} | " + " | ".join(c for c, _ in cells) + " |")
-    by_seed = {v: row["COPA test (after COPA dev)"]["by_seed"] for v in variants for row in found[v][:1]
-               if "COPA test (after COPA dev)" in row}
-    if any(len(seeds) > 1 for seeds in by_seed.values()):
-        lines += ["", "COPA test after COPA dev by fine-tuning seed (the first e-CARE model of each variant; the "
-                  "row above is their mean): " + "; ".join(
-                      f"{v}: " + ", ".join(f"seed {k} {a:.3f}" for k, a in sorted(seeds.items()))
-                      for v, seeds in by_seed.items())]
+    for _, _, trained_on in COPA_TRAININGS.values():
+        column = f"COPA test (after {trained_on})"
+        by_seed = {v: row[column]["by_seed"] for v in variants for row in found[v][:1] if column in row}
+        if any(len(seeds) > 1 for seeds in by_seed.values()):
+            lines += ["", f"COPA test after {trained_on} by fine-tuning seed (the first e-CARE model of each variant; "
+                      "its row above is their mean): " + "; ".join(
+                          f"{v}: " + ", ".join(f"seed {k} {a:.3f}" for k, a in sorted(seeds.items()))
+                          for v, seeds in by_seed.items())]
     fused = next((v for v in variants if v != "lm_only"), None)
     if fused:
         lines += ["", f"Example evidence: e-CARE dev questions `{fused}` answered right with a causal path from the "
@@ -267,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=["lm_only", "interaction-label"],
                         help="models to train (see VARIANTS)")
     parser.add_argument("--epochs", type=int, default=2, help="e-CARE training epochs")
-    parser.add_argument("--copa-epochs", type=int, default=3, help="COPA dev training epochs (from the e-CARE model)")
+    parser.add_argument("--copa-epochs", type=int, default=3, help="COPA training epochs (from the e-CARE model)")
+    parser.add_argument("--copa-train", nargs="*", choices=sorted(COPA_TRAININGS), default=["dev"],
+                        help="what the COPA step trains on: COPA dev, Balanced COPA (COPA dev and its mirrored items)")
     parser.add_argument("--copa-seeds", type=int, nargs="*", default=None,
-                        help="seeds of the COPA dev training from each e-CARE model (default: the e-CARE seed)")
+                        help="seeds of the COPA training from each e-CARE model (default: the e-CARE seed)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr-text", type=float, default=2e-5)
     parser.add_argument("--lr-graph", type=float, default=1e-3)

@@ -100,6 +100,11 @@ class CausalRecord:
         return "mirrored" if self.id.isdigit() and int(self.id) > COPA_ITEMS else "original"
 
     @property
+    def mirror_of(self) -> str | None:
+        """Balanced COPA: the id of the COPA dev item a mirrored item was made from (its id less 1000), else None."""
+        return str(int(self.id) - COPA_ITEMS) if self.copa_item == "mirrored" else None
+
+    @property
     def flags(self) -> list[str]:
         """`choice_same_as_premise` / `same_choices` where they apply (see the module docstring)."""
         premise, *choices = (_normalised(text) for text in (self.premise, *self.choices))
@@ -443,7 +448,8 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
     """A `KGQAExample` of `record` (text: `record.question`) with the graph of `subgraph`.
 
     `mention_node_index` are the nodes the premise or a choice mentions (their character spans are not known
-    here: -1); `meta` holds the record's id, source, line, `ask_for` and flags (`CausalRecord.flags`), and from
+    here: -1); `meta` holds the record's id, source, line, `ask_for`, flags (`CausalRecord.flags`) and, for a
+    mirrored Balanced COPA item, `dev_group` (the id of its original, which `split_dev` keeps it with), and from
     the subgraph its flags, evidence paths (`EvidencePath.to_dict()`), `evidence` (each choice's paths in
     words, or "no graph evidence"), `evidence_choices` (the choices with a path), node scores and the local
     nodes of the question and of each choice. Without a subgraph the graph is empty and flagged
@@ -458,6 +464,7 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
         "line": record.line,
         "ask_for": record.ask_for,
         "copa_item": record.copa_item,
+        **({"dev_group": record.mirror_of} if record.mirror_of else {}),  # the dev split keeps twins together
         "flags": sorted({*subgraph.flags, *record.flags}),
         "paths": [path.to_dict() for path in subgraph.paths],
         "node_scores": subgraph.node_scores.tolist(),

@@ -211,9 +211,12 @@ def _write_once(path: Path, write: Any, *args: Any) -> None:
 
 def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tuple[list[KGQAExample], list[KGQAExample]]:
     """(train, dev): an example is in dev when the hash of (seed, its id) falls in the first `fraction`, so the
-    split does not depend on the file's order and is the same on every machine."""
+    split does not depend on the file's order and is the same on every machine. An example whose meta names a
+    `dev_group` (Balanced COPA's mirrored items: the id of their original) hashes that instead, so that it lands on
+    the same side as the example it was made from."""
     def in_dev(example: KGQAExample) -> bool:
-        digest = hashlib.sha256(f"{seed}:{example.meta.get('id')}".encode()).digest()
+        key = example.meta.get("dev_group", example.meta.get("id"))
+        digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
     dev = [e for e in examples if in_dev(e)]

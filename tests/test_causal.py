@@ -274,7 +274,17 @@ def test_real_ecare_dev_and_copa():
         assert sum(r.ask_for == "cause" for r in records) == 250
     balanced = list(read_copa(dataset("copa", "balanced_copa", "balacopa-dev-all.xml")))
     assert len(balanced) == 1000 and sum(r.ask_for == "cause" for r in balanced) == 500
-    assert (balanced[1].id, balanced[1].premise) == ("1001", "The garden looked well-groomed.")
+    assert (balanced[1].id, balanced[1].premise, balanced[1].mirror_of) == ("1001", "The garden looked well-groomed.", "1")
+    assert {r.mirror_of for r in balanced if r.mirror_of} == {r.id for r in balanced if not r.mirror_of}  # one twin each
+
+
+def test_a_mirrored_copa_item_names_its_original_as_dev_group():
+    mirrored = CausalRecord("1003", "The women were surprised.", "cause", ("a", "b"), 0, "balacopa-dev-all.xml", 9)
+    original = replace(mirrored, id="3", premise="The women met for coffee.")
+    assert (mirrored.mirror_of, original.mirror_of) == ("3", None)
+    assert causal_example(mirrored).meta["dev_group"] == "3"
+    assert "dev_group" not in causal_example(original).meta
+    assert "dev_group" not in causal_example(replace(mirrored, source="train.jsonl")).meta  # e-CARE ids are not COPA's
 
 
 # --- writers and odd records -----------------------------------------------------------------------------

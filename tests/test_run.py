@@ -56,6 +56,17 @@ def test_dev_split_is_reproducible_and_order_free():
     assert {e.meta["id"] for e in dev} != {e.meta["id"] for e in other_seed}
 
 
+def test_dev_split_keeps_a_dev_group_together():
+    """Balanced COPA: a mirrored item (meta `dev_group`: its original's id) is on the same side as its original."""
+    originals = [KGQAExample(text="", meta={"id": str(i)}) for i in range(1, 301)]
+    mirrored = [KGQAExample(text="", meta={"id": str(1000 + i), "dev_group": str(i)}) for i in range(1, 301)]
+    train, dev = split_dev(originals + mirrored, fraction=0.2, seed=3)
+    dev_ids = {e.meta["id"] for e in dev}
+    assert 20 < len(dev) < 120 and len(train) + len(dev) == 600
+    assert all((str(i) in dev_ids) == (str(1000 + i) in dev_ids) for i in range(1, 301))
+    assert {e.meta["id"] for e in split_dev(originals, fraction=0.2, seed=3)[1]} == dev_ids & {str(i) for i in range(1, 301)}
+
+
 def test_generated_files_are_kept_and_deterministic(tmp_path):
     first = generate_task_files("clutrr", tmp_path / "a", **SMALL)
     again = generate_task_files("clutrr", tmp_path / "b", **SMALL)
