@@ -22,7 +22,8 @@ and seed, under --runs (`kgreason train` layout):
 The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
 paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
 e-CARE train (`<runs>/conceptnet-events`). Writes bench/results/causal.json and the section between the
-`causal-results` markers of docs/results.md, with example evidence paths.
+`causal-results` markers of docs/results.md, with example evidence paths, and docs/causal_accuracy.png (e-CARE dev
+and COPA test per variant against the targets).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ COPA_TRAININGS = {"dev": ("copa", COPA_DEV, "COPA dev"),
 CONCEPTNET = "conceptnet100k/train100k.txt.gz"
 EXPLANATIONS = "ecare/Explanation_Generation/train.jsonl"
 START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
+PLOT = REPO / "docs" / "causal_accuracy.png"
+# the plot's measures: (bar group, results column, the issue's target level)
+PLOTTED = [("e-CARE dev", "ecare dev", 0.78), ("COPA test\nzero-shot", "COPA test (no COPA training)", None)] + [
+    (f"COPA test after\n{trained_on}", f"COPA test (after {trained_on})", 0.75) for _, _, trained_on in COPA_TRAININGS.values()]
 EVIDENCE_EXAMPLES = 6
 
 
@@ -228,6 +233,19 @@ def evidence_markdown(evidence: dict) -> list[str]:
     return lines
 
 
+def plot(found: dict, path: Path) -> Path:
+    """Grouped bars of PLOTTED, one bar per variant (mean over its seeds), with the targets."""
+    from kgreason.pipelines.plots import plot_accuracy_bars
+
+    series = {}
+    for variant, runs in found.items():
+        label = variant if len(runs) == 1 else f"{variant} ({len(runs)} seeds)"
+        cells = {measure: cell(runs, column, None, None) for measure, column, _ in PLOTTED}
+        series[label] = {measure: float(accuracy) for measure, (accuracy, n) in cells.items() if n is not None}
+    targets = {measure: level for measure, _, level in PLOTTED if level is not None}
+    return plot_accuracy_bars(series, path, title="e-CARE and COPA, MiniLM (mean over e-CARE seeds)", targets=targets)
+
+
 def markdown(found: dict, args: argparse.Namespace) -> str:
     """The results section: accuracy per variant (mean over seeds) and example evidence paths."""
     variants = [v for v in VARIANTS if v in found]
@@ -295,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     found = collect(args)
     if not publish_section(found, markdown, args, START, END):
         return 1
+    plot(found, PLOT)
     write_json(RESULTS / "causal.json", {"environment": environment(), "evidence_alone": args.evidence,
                                           "runs": {v: [{k: r for k, r in row.items() if k != "run"} for row in rows]
                                                    for v, rows in found.items()}})

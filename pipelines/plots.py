@@ -2,6 +2,8 @@
 
     plot_accuracy_by_group({"lm_only": {"2": 0.9, "4": 0.4}, "interaction": {"2": 0.95, "4": 0.9}},
                            "runs/demo/accuracy_by_k.png", xlabel="chain length k", trained_on={"2", "3"})
+    plot_accuracy_bars({"lm_only": {"e-CARE dev": 0.70}, "fused": {"e-CARE dev": 0.78}}, "causal.png",
+                       targets={"e-CARE dev": 0.78})
 """
 
 from __future__ import annotations
@@ -52,6 +54,40 @@ def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path
         axes.legend()
     if trained_on:
         axes.text(0.01, 0.02, "shaded: seen in training", transform=axes.transAxes, fontsize=8, color="0.4")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_accuracy_bars(series: dict[str, dict[str, float]], path: str | Path, *, title: str = "",
+                       targets: dict[str, float] | None = None) -> Path:
+    """Grouped bars: one group per measure (the keys of the models' dicts, in first-seen order), one bar per model
+    within it, accuracy (y, 0..1) written above each bar; a measure's target level, where given, drawn as a dashed
+    line across its group. Writes a PNG to `path` and returns it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = list(dict.fromkeys(m for accuracies in series.values() for m in accuracies))
+    width = 0.8 / max(len(series), 1)
+    figure, axes = plt.subplots(figsize=(max(6, 2 * len(measures) + 2), 4), dpi=120)
+    for number, (name, accuracies) in enumerate(series.items()):
+        xs = [i + (number - (len(series) - 1) / 2) * width for i, m in enumerate(measures) if m in accuracies]
+        heights = [accuracies[m] for m in measures if m in accuracies]
+        bars = axes.bar(xs, heights, width=width * 0.95, label=name)
+        axes.bar_label(bars, labels=[f"{h:.3f}" for h in heights], fontsize=7, padding=1)
+    for i, measure in enumerate(measures):
+        if targets and measure in targets:
+            axes.hlines(targets[measure], i - 0.45, i + 0.45, colors="0.3", linestyles="dashed", linewidth=1,
+                        label="target" if i == min(j for j, m in enumerate(measures) if m in targets) else None)
+    axes.set_xticks(range(len(measures)), measures, fontsize=8)
+    axes.set(ylabel="accuracy", ylim=(0, 1.05), title=title)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

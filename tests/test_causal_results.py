@@ -44,3 +44,29 @@ def test_a_copa_training_without_runs_has_no_row(causal, tmp_path):
     _write_run(tmp_path / "copa-lm_only-s0", {"copa-test": {"accuracy": 0.6, "n": 500, "groups": {}}}, 0)
     table = causal.markdown(causal.collect(argparse.Namespace(runs=tmp_path)), argparse.Namespace(runs=tmp_path, evidence=None))
     assert "after training on COPA dev" in table and "Balanced COPA (dev + mirrored)" not in table
+
+
+def test_the_plot_has_a_bar_per_variant_and_measure(causal, tmp_path, monkeypatch):
+    from kgreason.pipelines import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "plot_accuracy_bars", lambda series, path, **kw: drawn.update(series=series, **kw) or path)
+    _write_run(tmp_path / "ecare-lm_only-s0", {"dev": {"accuracy": 0.7, "n": 10, "groups": {}}}, 0)
+    _write_run(tmp_path / "ecare-lm_only-s1", {"dev": {"accuracy": 0.8, "n": 10, "groups": {}}}, 1)
+    _write_run(tmp_path / "bcopa-lm_only-s0", {"copa-test": {"accuracy": 0.6, "n": 500, "groups": {}}}, 0)
+    causal.plot(causal.collect(argparse.Namespace(runs=tmp_path)), tmp_path / "plot.png")
+    assert drawn["series"] == {"lm_only (2 seeds)": {"e-CARE dev": pytest.approx(0.75),
+                                                     "COPA test after\nBalanced COPA (dev + mirrored)": 0.6}}
+    assert drawn["targets"]["e-CARE dev"] == 0.78
+
+
+def test_the_bar_plot_draws_every_bar_and_target(tmp_path):
+    from PIL import Image
+
+    from kgreason.pipelines.plots import plot_accuracy_bars
+
+    series = {"lm_only": {"e-CARE dev": 0.7, "COPA": 0.66}, "fused": {"e-CARE dev": 0.78}}
+    path = plot_accuracy_bars(series, tmp_path / "bars.png", targets={"e-CARE dev": 0.78}, title="t")
+    colours = {colour for _, colour in Image.open(path).convert("RGB").getcolors(1 << 20)}
+    assert {(31, 119, 180), (255, 127, 14)} <= colours  # both models' bars (matplotlib's first two colours)
+    assert (77, 77, 77) in colours  # the dashed target line, grey 0.3
