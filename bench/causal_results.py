@@ -54,10 +54,17 @@ CONCEPTNET = "conceptnet100k/train100k.txt.gz"
 EXPLANATIONS = "ecare/Explanation_Generation/train.jsonl"
 START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
 PLOT = REPO / "docs" / "causal_accuracy.png"
+EVIDENCE_EXAMPLES = 6
+
+
+def after_copa(trained_on: str) -> str:
+    """The results column of COPA test after the COPA step on `trained_on` (a COPA_TRAININGS name)."""
+    return f"COPA test (after {trained_on})"
+
+
 # the plot's measures: (bar group, results column, the issue's target level)
 PLOTTED = [("e-CARE dev", "ecare dev", 0.78), ("COPA test\nzero-shot", "COPA test (no COPA training)", None)] + [
-    (f"COPA test after\n{trained_on}", f"COPA test (after {trained_on})", 0.75) for _, _, trained_on in COPA_TRAININGS.values()]
-EVIDENCE_EXAMPLES = 6
+    (f"COPA test after\n{trained_on}", after_copa(trained_on), 0.75) for _, _, trained_on in COPA_TRAININGS.values()]
 
 
 def conceptnet_store(args: argparse.Namespace) -> Path:
@@ -163,7 +170,7 @@ def collect(args: argparse.Namespace) -> dict:
                     [*args.runs.glob(f"{copa_name}/results.json"), *args.runs.glob(f"{copa_name}-c[0-9]*/results.json")])]
                 if copa_runs:  # one per COPA fine-tuning seed: their mean, and each
                     reports = [run["tests"][Path(COPA_TEST).stem] for run in copa_runs]
-                    row[f"COPA test (after {trained_on})"] = {
+                    row[after_copa(trained_on)] = {
                         "accuracy": sum(r["accuracy"] for r in reports) / len(reports), "n": reports[0]["n"],
                         "by_seed": {run["training"]["config"]["seed"]: r["accuracy"] for run, r in zip(copa_runs, reports)}}
                     row["copa training"] = copa_runs[0]["training"]
@@ -179,9 +186,9 @@ def rows_of(found: dict) -> list[tuple[str, str, str | None, str | None]]:
     rows += [("COPA test, e-CARE model (zero-shot on COPA)", "COPA test (no COPA training)", None, None),
              ("Balanced COPA, original items (COPA dev)", "Balanced COPA", "copa_item", "original"),
              ("Balanced COPA, mirrored items", "Balanced COPA", "copa_item", "mirrored")]
-    rows += [(f"COPA test, after training on {trained_on}", f"COPA test (after {trained_on})", None, None)
+    rows += [(f"COPA test, after training on {trained_on}", after_copa(trained_on), None, None)
              for _, _, trained_on in COPA_TRAININGS.values()
-             if any(f"COPA test (after {trained_on})" in row for runs in found.values() for row in runs)]
+             if any(after_copa(trained_on) in row for runs in found.values() for row in runs)]
     return rows
 
 
@@ -267,7 +274,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         n = next((n for _, n in cells if n is not None), None)
         lines.append(f"| {title} | {n if n is not None else ''} | " + " | ".join(c for c, _ in cells) + " |")
     for _, _, trained_on in COPA_TRAININGS.values():
-        column = f"COPA test (after {trained_on})"
+        column = after_copa(trained_on)
         by_seed = {v: row[column]["by_seed"] for v in variants for row in found[v][:1] if column in row}
         if any(len(seeds) > 1 for seeds in by_seed.values()):
             lines += ["", f"COPA test after {trained_on} by fine-tuning seed (the first e-CARE model of each variant; "
