@@ -24,6 +24,18 @@ def accuracy_by_group(report: dict, group: str) -> dict[str, float]:
     return {value: right / n for value, (right, n) in merged.items() if n}
 
 
+def _save(figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG to `path` (its folder made when missing), close it and return the path."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 LEGEND_INSIDE = 4  # lines whose legend still leaves the data readable inside the axes
 
 
@@ -54,12 +66,7 @@ def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path
         axes.legend()
     if trained_on:
         axes.text(0.01, 0.02, "shaded: seen in training", transform=axes.transAxes, fontsize=8, color="0.4")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_accuracy_bars(series: dict[str, dict[str, float]], path: str | Path, *, title: str = "",
@@ -88,9 +95,4 @@ def plot_accuracy_bars(series: dict[str, dict[str, float]], path: str | Path, *,
     axes.set(ylabel="accuracy", ylim=(0, 1.05), title=title)
     axes.grid(axis="y", alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
