@@ -24,15 +24,23 @@ def accuracy_by_group(report: dict, group: str) -> dict[str, float]:
     return {value: right / n for value, (right, n) in merged.items() if n}
 
 
-def _save(figure, path: str | Path) -> Path:
-    """Write `figure` as a PNG to `path` (its folder made when missing), close it and return the path."""
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG to `path` (its folder made when missing), close it and return the path."""
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
-    plt.close(figure)
+    _pyplot().close(figure)
     return path
 
 
@@ -43,11 +51,7 @@ def plot_accuracy_by_group(series: dict[str, dict[str, float]], path: str | Path
                            title: str = "", trained_on: set[str] | None = None) -> Path:
     """One line per model over the numeric group values (x), accuracy (y, 0..1); the values seen in training
     shaded; more than `LEGEND_INSIDE` lines get their legend beside the plot. Writes a PNG to `path` and returns it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     values = sorted({v for accuracies in series.values() for v in accuracies if v.lstrip("-").isdigit()}, key=int)
     beside = len(series) > LEGEND_INSIDE
     figure, axes = plt.subplots(figsize=(9 if beside else 6, 4), dpi=120)
@@ -74,11 +78,7 @@ def plot_accuracy_bars(series: dict[str, dict[str, float]], path: str | Path, *,
     """Grouped bars: one group per measure (the keys of the models' dicts, in first-seen order), one bar per model
     within it, accuracy (y, 0..1) written above each bar; a measure's target level, where given, drawn as a dashed
     line across its group. Writes a PNG to `path` and returns it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     measures = list(dict.fromkeys(m for accuracies in series.values() for m in accuracies))
     width = 0.8 / max(len(series), 1)
     figure, axes = plt.subplots(figsize=(max(6, 2 * len(measures) + 2), 4), dpi=120)
@@ -87,10 +87,10 @@ def plot_accuracy_bars(series: dict[str, dict[str, float]], path: str | Path, *,
         heights = [accuracies[m] for m in measures if m in accuracies]
         bars = axes.bar(xs, heights, width=width * 0.95, label=name)
         axes.bar_label(bars, labels=[f"{h:.3f}" for h in heights], fontsize=7, padding=1)
-    for i, measure in enumerate(measures):
-        if targets and measure in targets:
-            axes.hlines(targets[measure], i - 0.45, i + 0.45, colors="0.3", linestyles="dashed", linewidth=1,
-                        label="target" if i == min(j for j, m in enumerate(measures) if m in targets) else None)
+    targeted = [i for i, measure in enumerate(measures) if measure in (targets or {})]
+    for i in targeted:  # one legend entry for all the target lines
+        axes.hlines(targets[measures[i]], i - 0.45, i + 0.45, colors="0.3", linestyles="dashed", linewidth=1,
+                    label="target" if i == targeted[0] else None)
     axes.set_xticks(range(len(measures)), measures, fontsize=8)
     axes.set(ylabel="accuracy", ylim=(0, 1.05), title=title)
     axes.grid(axis="y", alpha=0.3)

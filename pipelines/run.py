@@ -219,8 +219,8 @@ def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tup
         digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
-    dev = [e for e in examples if in_dev(e)]
-    return [e for e in examples if not in_dev(e)], dev
+    chosen = [in_dev(e) for e in examples]
+    return [e for e, d in zip(examples, chosen) if not d], [e for e, d in zip(examples, chosen) if d]
 
 
 def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str, Any], workers: int | None,
