@@ -17,7 +17,9 @@ and seed, under --runs (`kgreason train` layout):
   dev), reported on COPA test; with `--copa-seeds`, once per seed (`copa-<variant>-s<seed>-c<copa seed>` for
   the others), reported as their mean and each. With `--copa-train balanced` (or `dev balanced`), the same
   from Balanced COPA's 1,000 items instead (COPA dev and its mirrored twins; a twin goes to the same side of the
-  dev split as its item): `bcopa-<variant>-s<seed>`.
+  dev split as its item): `bcopa-<variant>-s<seed>`. With `--copa-train joint`, no step from the e-CARE model: one
+  run from fresh weights on e-CARE train and COPA dev joined, its best epoch picked by e-CARE dev, reported on COPA
+  test: `jcopa-<variant>-s<seed>` (once per e-CARE seed; as long as an e-CARE training).
 
 The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
 paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
@@ -33,6 +35,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
 
@@ -47,9 +50,22 @@ VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show eve
 }
 ECARE = "ecare/Causal_Reasoning"
 COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
-# --copa-train: (run directory prefix, training file, what the tables call it); none holds a COPA test item
-COPA_TRAININGS = {"dev": ("copa", COPA_DEV, "COPA dev"),
-                  "balanced": ("bcopa", f"{BALANCED}/balacopa-dev-all.xml", "Balanced COPA (dev + mirrored)")}
+
+
+class CopaTraining(NamedTuple):
+    """One way to train for COPA (--copa-train); none of its files holds a COPA test item."""
+
+    prefix: str  # run directory: <prefix>-<variant>-s<seed>
+    train: tuple[str, ...]  # training files under --datasets, joined
+    title: str  # what the tables call it
+    from_ecare: bool  # True: trained on from the e-CARE model; False: one run from fresh weights, e-CARE dev choosing
+
+
+COPA_TRAININGS = {
+    "dev": CopaTraining("copa", (COPA_DEV,), "COPA dev", True),
+    "balanced": CopaTraining("bcopa", (f"{BALANCED}/balacopa-dev-all.xml",), "Balanced COPA (dev + mirrored)", True),
+    "joint": CopaTraining("jcopa", (f"{ECARE}/train.jsonl", COPA_DEV), "e-CARE train + COPA dev in one run", False),
+}
 CONCEPTNET = "conceptnet100k/train100k.txt.gz"
 EXPLANATIONS = "ecare/Explanation_Generation/train.jsonl"
 START, END = "<!-- causal-results:start -->", "<!-- causal-results:end -->"
@@ -64,7 +80,7 @@ def after_copa(trained_on: str) -> str:
 
 # the plot's measures: (bar group, results column, the issue's target level)
 PLOTTED = [("e-CARE dev", "ecare dev", 0.78), ("COPA test\nzero-shot", "COPA test (no COPA training)", None)] + [
-    (f"COPA test after\n{trained_on}", after_copa(trained_on), 0.75) for _, _, trained_on in COPA_TRAININGS.values()]
+    (f"COPA test after\n{training.title}", after_copa(training.title), 0.75) for training in COPA_TRAININGS.values()]
 
 
 def conceptnet_store(args: argparse.Namespace) -> Path:
@@ -144,13 +160,22 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
         target = ecare / "evaluations" / Path(name).stem
         if not (target / "results.json").is_file():
             evaluate_model(ecare, args.datasets / name, out=target, limit=args.limit)
-    for prefix, train_file, _ in (COPA_TRAININGS[name] for name in args.copa_train):
-        for copa_seed in args.copa_seeds or [seed]:
-            copa = args.runs / (f"{prefix}-{variant}-s{seed}" + ("" if copa_seed == seed else f"-c{copa_seed}"))
-            if not (copa / "results.json").is_file():
-                files = choose_task_files(None, train=(args.datasets / train_file,), tests=(args.datasets / COPA_TEST,))
+    for copa_training in (COPA_TRAININGS[name] for name in args.copa_train):
+        # a run from fresh weights is an e-CARE-sized training: once per e-CARE seed, not per COPA seed
+        copa_seeds = (args.copa_seeds or [seed]) if copa_training.from_ecare else [seed]
+        for copa_seed in copa_seeds:
+            copa = args.runs / (f"{copa_training.prefix}-{variant}-s{seed}" + ("" if copa_seed == seed else f"-c{copa_seed}"))
+            if (copa / "results.json").is_file():
+                continue
+            files = choose_task_files(None, train=tuple(args.datasets / name for name in copa_training.train),
+                                      dev=None if copa_training.from_ecare else args.datasets / ECARE / "dev.jsonl",
+                                      tests=(args.datasets / COPA_TEST,))
+            if copa_training.from_ecare:
                 run_pipeline("copa", files, out=copa, init_from=ecare, **common,
                              training_kwargs={**training, "seed": copa_seed, "epochs": args.copa_epochs})
+            else:
+                run_pipeline("copa", files, out=copa, fusion=fusion, **options, **common,
+                             training_kwargs={**training, "epochs": args.epochs})
 
 
 def collect(args: argparse.Namespace) -> dict:
@@ -164,16 +189,17 @@ def collect(args: argparse.Namespace) -> dict:
                 evaluation = results_file.parent / "evaluations" / Path(name).stem / "results.json"
                 if evaluation.is_file():
                     row[column] = next(iter(json.loads(evaluation.read_text())["tests"].values()))
-            for prefix, _, trained_on in COPA_TRAININGS.values():
-                copa_name = results_file.parent.name.replace("ecare-", f"{prefix}-", 1)
+            for copa_training in COPA_TRAININGS.values():
+                copa_name = results_file.parent.name.replace("ecare-", f"{copa_training.prefix}-", 1)
                 copa_runs = [json.loads(path.read_text()) for path in sorted(
                     [*args.runs.glob(f"{copa_name}/results.json"), *args.runs.glob(f"{copa_name}-c[0-9]*/results.json")])]
                 if copa_runs:  # one per COPA fine-tuning seed: their mean, and each
                     reports = [run["tests"][Path(COPA_TEST).stem] for run in copa_runs]
-                    row[after_copa(trained_on)] = {
+                    row[after_copa(copa_training.title)] = {
                         "accuracy": sum(r["accuracy"] for r in reports) / len(reports), "n": reports[0]["n"],
                         "by_seed": {run["training"]["config"]["seed"]: r["accuracy"] for run, r in zip(copa_runs, reports)}}
-                    row["copa training"] = copa_runs[0]["training"]
+                    if copa_training.from_ecare:
+                        row["copa training"] = copa_runs[0]["training"]
             found.setdefault(variant, []).append(row)
     return found
 
@@ -186,9 +212,9 @@ def rows_of(found: dict) -> list[tuple[str, str, str | None, str | None]]:
     rows += [("COPA test, e-CARE model (zero-shot on COPA)", "COPA test (no COPA training)", None, None),
              ("Balanced COPA, original items (COPA dev)", "Balanced COPA", "copa_item", "original"),
              ("Balanced COPA, mirrored items", "Balanced COPA", "copa_item", "mirrored")]
-    rows += [(f"COPA test, after training on {trained_on}", after_copa(trained_on), None, None)
-             for _, _, trained_on in COPA_TRAININGS.values()
-             if any(after_copa(trained_on) in row for runs in found.values() for row in runs)]
+    rows += [(f"COPA test, after training on {training.title}", after_copa(training.title), None, None)
+             for training in COPA_TRAININGS.values()
+             if any(after_copa(training.title) in row for runs in found.values() for row in runs)]
     return rows
 
 
@@ -264,8 +290,10 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              f"`{os.path.relpath(args.runs)}`. MiniLM (all-MiniLM-L6-v2) in every column; e-CARE training "
              f"{config['epochs']} epochs, batch {config['batch_size']}, lr text {config['lr_text']} / graph "
              f"{config['lr_graph']}, best epoch by e-CARE dev; COPA training {copa_epochs} epochs from the "
-             f"e-CARE model, on COPA dev or Balanced COPA (its dev split: 10%, a mirrored item with its original). KG: ConceptNet-100K train; `-label`: the KG's node embeddings start from their labels' MiniLM "
-             f"embeddings (`--node-init label`). Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
+             f"e-CARE model, on COPA dev or Balanced COPA (its dev split: 10%, a mirrored item with its original); "
+             "'in one run': from fresh weights on e-CARE train and COPA dev joined, as many epochs as the e-CARE "
+             "training, best epoch by e-CARE dev. KG: ConceptNet-100K train; `-label`: the KG's node embeddings start "
+             f"from their labels' MiniLM embeddings (`--node-init label`). Seeds: {seeds}. Date {env['date'][:10]}, {env['cpu']} × "
              f"{env['cpus']} CPUs, GPU: {env['gpu'] or 'none'}. Targets: e-CARE dev ≥ 0.78 fused and ≥ lm_only + "
              "0.03; COPA test ≥ 0.75 and ≥ lm_only + 0.03.", "",
              "| | n | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 2)]
@@ -273,7 +301,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
         cells = [cell(found[v], column, group, value) for v in variants]
         n = next((n for _, n in cells if n is not None), None)
         lines.append(f"| {title} | {n if n is not None else ''} | " + " | ".join(c for c, _ in cells) + " |")
-    for _, _, trained_on in COPA_TRAININGS.values():
+    for trained_on in (training.title for training in COPA_TRAININGS.values()):
         column = after_copa(trained_on)
         by_seed = {v: row[column]["by_seed"] for v in variants for row in found[v][:1] if column in row}
         if any(len(seeds) > 1 for seeds in by_seed.values()):
@@ -303,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="e-CARE training epochs")
     parser.add_argument("--copa-epochs", type=int, default=3, help="COPA training epochs (from the e-CARE model)")
     parser.add_argument("--copa-train", nargs="*", choices=sorted(COPA_TRAININGS), default=["dev"],
-                        help="what the COPA step trains on: COPA dev, Balanced COPA (COPA dev and its mirrored items)")
+                        help="what the COPA step trains on: COPA dev, Balanced COPA (COPA dev and its mirrored items) "
+                        "or, joint, e-CARE train and COPA dev in one run from fresh weights")
     parser.add_argument("--copa-seeds", type=int, nargs="*", default=None,
                         help="seeds of the COPA training from each e-CARE model (default: the e-CARE seed)")
     parser.add_argument("--batch-size", type=int, default=16)

@@ -70,3 +70,38 @@ def test_the_bar_plot_draws_every_bar_and_target(tmp_path):
     colours = {colour for _, colour in Image.open(path).convert("RGB").getcolors(1 << 20)}
     assert {(31, 119, 180), (255, 127, 14)} <= colours  # both models' bars (matplotlib's first two colours)
     assert (77, 77, 77) in colours  # the dashed target line, grey 0.3
+
+
+def test_the_joint_training_is_its_own_row_and_its_epochs_are_not_the_copa_steps(causal, tmp_path):
+    _write_run(tmp_path / "ecare-lm_only-s0", {"dev": {"accuracy": 0.7, "n": 10, "groups": {}}}, 0)
+    _write_run(tmp_path / "jcopa-lm_only-s0", {"copa-test": {"accuracy": 0.66, "n": 500, "groups": {}}}, 0)
+    args = argparse.Namespace(runs=tmp_path, evidence=None)
+    found = causal.collect(args)
+    assert "copa training" not in found["lm_only"][0]  # the joint run's epochs are an e-CARE training's
+    assert "| COPA test, after training on e-CARE train + COPA dev in one run | 500 | 0.660 |" in causal.markdown(found, args)
+
+
+def test_the_joint_training_starts_from_fresh_weights_and_picks_its_epoch_on_ecare_dev(causal, tmp_path, monkeypatch):
+    from kgreason.pipelines import run
+
+    datasets = tmp_path / "datasets"
+    for name in ("ecare/Causal_Reasoning/train.jsonl", "ecare/Causal_Reasoning/dev.jsonl", causal.COPA_DEV,
+                 causal.COPA_TEST):
+        (datasets / name).parent.mkdir(parents=True, exist_ok=True)
+        (datasets / name).write_text("")
+    runs = tmp_path / "runs"
+    _write_run(runs / "ecare-interaction-label-s0", {"dev": {"accuracy": 0.7, "n": 10, "groups": {}}}, 0)
+    for name in (causal.COPA_TEST, causal.BALANCED):
+        _write_run(runs / "ecare-interaction-label-s0" / "evaluations" / Path(name).stem, {}, 0)
+    calls = []
+    monkeypatch.setattr(run, "run_pipeline", lambda task, files, **kwargs: calls.append((task, files, kwargs)))
+    monkeypatch.setattr(causal, "conceptnet_store", lambda args: tmp_path / "store")
+    args = argparse.Namespace(datasets=datasets, runs=runs, limit=None, batch_size=16, lr_text=2e-5, lr_graph=1e-3,
+                              epochs=2, copa_epochs=3, copa_train=["joint"], copa_seeds=[0, 1, 2])
+    causal.run_variant("interaction-label", 0, args)
+    (task, files, kwargs), = calls  # one run, not one per COPA seed
+    assert task == "copa" and "init_from" not in kwargs
+    assert kwargs["fusion"] == "interaction" and kwargs["node_init"] == "label"
+    assert [p.name for p in files.train] == ["train.jsonl", "copa-dev.xml"] and files.dev.name == "dev.jsonl"
+    assert list(files.tests) and kwargs["out"] == runs / "jcopa-interaction-label-s0"
+    assert kwargs["training_kwargs"]["epochs"] == 2
