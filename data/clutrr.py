@@ -612,14 +612,14 @@ _GENDERED_PRONOUNS = {
     **{word: FEMALE for word in ("she", "her", "hers", "herself")},
 }
 _NAMING = {"named", "called"}
-_HAVE = {"has", "had", "have"}  # "[A] has three kids: ...", "[A] had a son, [B]"
+_HAVE = {"has", "had", "have", "raised"}  # "[A] has three kids: ...", "[A] had a son, [B]", "who raised three kids:"
 _MARRIAGE = {"married", "marriage", "couple", "wed", "newlyweds"}
 _GRANDPARENT_OF_NEWBORN = {"maternal", "paternal"}  # "[A] had a baby ... the new maternal grandmother, [B]"
 _LINK_WORDS = {",", "who", "is", "was", "the", "a", "an", "another", "also", "one"}
 _FUNCTION_WORDS = {  # never skipped as adjectives inside a kinship phrase ("his favorite son")
     "and", "or", "but", "with", "to", "for", "of", "the", "a", "an", "is", "was", "were", "are", "be", "been",
     "that", "who", "whom", "he", "she", "they", "him", "them", "it", "at", "in", "on", "from", "by", "so",
-    "because", "named", "called", "as", "if", "when", "then", "than", "not", "n't", "had", "has", "have",
+    "because", "named", "called", "as", "if", "when", "then", "than", "not", "n't", *_HAVE,
 }  # fmt: skip
 _MAX_ADJECTIVES = 3  # "[A]'s brand new baby brother"
 
@@ -840,8 +840,9 @@ def _join_in_law(items: list[_Item]) -> list[_Item]:
 def _join_pronoun_sentences(sentences: list[_Segment]) -> list[_Segment]:
     segments: list[_Segment] = []
     for sentence in sentences:
-        if segments and (_dangles(segments[-1]) or _points_back(sentence)) and segments[-1].mentions() \
-                and sentence.mentions():  # fmt: skip
+        tied = segments and (_dangles(segments[-1]) or _points_back(sentence) or _owns_relative_ahead(sentence)
+                             or _names_the_relative(segments[-1], sentence))
+        if tied and segments[-1].mentions() and sentence.mentions():
             last = segments[-1]
             segments[-1] = _Segment(last.items + sentence.items, (last.span[0], sentence.span[1]))
         else:
@@ -869,6 +870,25 @@ def _dangles(segment: _Segment) -> bool:
     people = {segment.items[i].mention for i in segment.mentions()}
     single_sentence = segment.items[-1].sentence == segment.items[0].sentence
     return single_sentence and len(people) == 1 and bool(_dangling_phrases(segment))
+
+
+def _names_the_relative(segment: _Segment, sentence: _Segment) -> bool:
+    """A relative spoken of without a name after the last person a segment names, and a next sentence that
+    names them: "[A] went to her father [B]'s party [C] is proud of his daughter. Her name is [D]." (two
+    sentences run together without a full stop)."""
+    words = [item.word for item in sentence.items[:4]]
+    if len(words) < 4 or words[0] not in ("his", "her") or words[1:3] not in (["name", "is"], ["name", "was"]) \
+            or sentence.items[3].mention < 0 or segment.items[-1].sentence != segment.items[0].sentence:  # fmt: skip
+        return False
+    last = segment.mentions()[-1] if segment.mentions() else len(segment.items)
+    return any(phrase.at > last for phrase in _dangling_phrases(segment))
+
+
+def _owns_relative_ahead(sentence: _Segment) -> bool:
+    """A pronoun phrase with no name before the sentence's first name: "When his wife never returned, [A] called
+    the police." (the wife is named in an earlier sentence)."""
+    mentions = sentence.mentions()
+    return bool(mentions) and any(phrase.at < mentions[0] for phrase in _dangling_phrases(sentence))
 
 
 def _points_back(sentence: _Segment) -> bool:
@@ -937,8 +957,17 @@ def _phrase_before(items: list[_Item], i: int) -> _Phrase | None:
         if word == "the" and relation[0] == "grandparent" and _GRANDPARENT_OF_NEWBORN & set(adjectives):
             return _Phrase(("parent", relation[1]), "subject", j)
         if word in _HAVE or (word in ("a", "an") and j > 0 and items[j - 1].word in _HAVE):
-            return _Phrase(relation, "subject", j)
+            return _had_by(items, relation, j)
         return None
+
+
+def _had_by(items: list[_Item], relation: tuple[str, str | None], at: int) -> _Phrase:
+    """ "has a son" at `at` ("has" or its "a"): the subject's son, or, after "[B] who", B's ("[A] has a daughter
+    named [B] who has a son named [C]")."""
+    have = at if items[at].word in _HAVE else at - 1
+    if have >= 2 and items[have - 1].word == "who" and items[have - 2].mention >= 0:
+        return _Phrase(relation, "mention", have - 2, mention=items[have - 2].mention)
+    return _Phrase(relation, "subject", at)
 
 
 def _left_phrase(items: list[_Item], i: int) -> _Phrase | None:
@@ -948,12 +977,13 @@ def _left_phrase(items: list[_Item], i: int) -> _Phrase | None:
     j = i - 1
     if j >= 0 and items[j].word in (",", ":"):
         j -= 1
+        j -= _clause_before(items, j)
     if j > 0 and items[j].word in ("is", "was") and (items[j - 1].kin or items[j - 1].word == "who"):
         j -= 1 + (items[j - 1].word == "who")  # "[A]'s wife is [B]", "has a grandson who is [B]"
     if j < 0:
         return None
     if items[j].kin is not None:
-        return _phrase_before(items, j)
+        return _phrase_before(items, j) or _joined_by_and(items, j)
     if items[j].word == "adopted":
         return _Phrase(("child", None), "pronoun", j, word="their")
     if items[j].word in ("him", "her") and j > 0 and items[j - 1].word in _NAMING:
@@ -963,9 +993,35 @@ def _left_phrase(items: list[_Item], i: int) -> _Phrase | None:
             if items[back].mention >= 0:
                 return None
             kin = items[back].kin or _NEWBORN.get(items[back].word)
-            if kin and back > 0 and items[back - 1].word in ("a", "an", *_HAVE):
-                return _Phrase(kin, "subject", back - 1)
+            start = back  # "has a lovely granddaughter named [B]"
+            while kin and start > 1 and items[start - 1].adjective and back - start < _MAX_ADJECTIVES:
+                start -= 1
+            if kin and start > 0 and items[start - 1].word in ("a", "an", *_HAVE):
+                return _had_by(items, kin, start - 1)
     return None
+
+
+def _joined_by_and(items: list[_Item], i: int) -> _Phrase | None:
+    """ "[A] and granddaughter [B]": the kin word at `i` after "and" right after a name, that name its owner."""
+    j = i - 1
+    while j >= 0 and items[j].adjective and i - j <= _MAX_ADJECTIVES:
+        j -= 1
+    if j >= 1 and items[j].word == "and" and items[j - 1].mention >= 0:
+        return _Phrase(items[i].kin, "mention", j - 1, mention=items[j - 1].mention)
+    return None
+
+
+def _clause_before(items: list[_Item], j: int) -> int:
+    """The length of a relative clause "who is a male" ending at `j` after a kin word ("her husband who is a
+    male, [B]"), else 0."""
+    for length in range(4, 4 + _MAX_ADJECTIVES):
+        start = j - length + 1
+        if start < 1 or items[start].word != "who" or items[start - 1].kin is None:
+            continue
+        clause = items[start + 1 : j + 1]
+        if clause[0].word in ("is", "was") and clause[1].word in ("a", "an") and all(x.adjective for x in clause[2:]):
+            return length
+    return 0
 
 
 def _phrase_after(items: list[_Item], i: int) -> tuple[tuple[str, str | None], int] | None:
@@ -1028,6 +1084,23 @@ def _owners(
     return []
 
 
+def _through_unnamed(items: list[_Item], phrase: _Phrase, people: list[str], genders: dict[str, str],
+                     ) -> _Phrase | None:
+    """ "[A] wanted to buy his sister a gift but her son [B]": nobody named before "her" is female, but the
+    unnamed "his sister" is, so B is A's sister's son, A's nephew (the phrase composed through her)."""
+    gender = _PRONOUNS.get(phrase.word) if phrase.owner == "pronoun" else None
+    named = [people[x.mention] for x in items[: phrase.at] if x.mention >= 0]
+    if gender is None or not named or any(genders.get(name, gender) == gender for name in named):
+        return None
+    for i in range(phrase.at - 1, -1, -1):
+        kin = items[i].kin
+        if kin is not None and kin[1] == gender and not _named_after(items, i):
+            unnamed = _phrase_before(items, i)
+            composed = unnamed and compose_relations(relation_name(*kin), relation_name(*phrase.relation))
+            return _Phrase(_base(composed), unnamed.owner, unnamed.at, unnamed.word, unnamed.mention) if composed else None
+    return None
+
+
 @dataclass
 class _Introduced:
     """How a mention was introduced: "his son [B]" -> owners [A], relation son, pronoun "his"."""
@@ -1046,6 +1119,7 @@ def _typed_relations(segment: _Segment, people: list[str], genders: dict[str, st
     introduced: dict[int, _Introduced] = {}  # mention position -> how it was introduced
 
     def add(phrase: _Phrase, p: int, *, plural: bool = False) -> None:
+        phrase = _through_unnamed(items, phrase, people, genders) or phrase
         owners = _owners(items, phrase, items[p].mention, people, genders, introduced)
         found.extend(_Typed(owner, items[p].mention, phrase.relation) for owner in owners)
         if owners:
@@ -1064,11 +1138,16 @@ def _typed_relations(segment: _Segment, people: list[str], genders: dict[str, st
             introduced[p] = _Introduced(earlier.owners, relation, earlier.plural, earlier.how)
             if {relation[0], earlier.relation[0]} <= {"child", "sibling"}:  # two children of A: siblings
                 found.append(_Typed(items[previous].mention, items[p].mention, ("sibling", relation[1])))
+            elif relation[0] == earlier.relation[0] == "parent":  # "her parents, [B] and [C]": a couple
+                found.append(_Typed(items[previous].mention, items[p].mention, ("spouse", relation[1])))
         elif phrase is not None:
             add(phrase, p, plural=any(x.word in _PLURAL_KIN for x in items[phrase.at : p]))
-        elif n and items[p].sentence != items[previous].sentence:  # "[A] likes his sister. Her name is [B]."
+        elif n and items[p].sentence != items[previous].sentence:
             earlier = [phrase for phrase in dangling if phrase.at < p]
-            if earlier:
+            if earlier and items[earlier[-1].at].sentence == items[p].sentence:
+                # "[B] took a walk. When his wife never returned, [A] called the police."
+                found.extend(_unnamed_relative(items, earlier[-1], p, people, genders))
+            elif earlier:  # "[A] likes his sister. Her name is [B]."
                 add(earlier[-1], p)
         appositive = _apposition(items, p)
         if appositive is not None:
@@ -1077,6 +1156,22 @@ def _typed_relations(segment: _Segment, people: list[str], genders: dict[str, st
             found.extend(_relations_between(items, p, positions[n + 1], people, genders))
     found.extend(_siblings_of_their_parent(items, people, genders))
     return found
+
+
+def _unnamed_relative(items: list[_Item], phrase: _Phrase, p: int, people: list[str], genders: dict[str, str],
+                      ) -> list[_Typed]:
+    """A pronoun phrase before the sentence's first name, which owns it ("When his wife never returned, [A]
+    called the police."), names a relative from an earlier sentence: the last person named there whose gender
+    (as the story shows it) is the relative's."""
+    owner = items[p].mention
+    relative_gender = phrase.relation[1]
+    if relative_gender is None or genders.get(people[owner], _PRONOUNS[phrase.word]) != _PRONOUNS[phrase.word]:
+        return []
+    for item in reversed(items[:p]):
+        if item.mention >= 0 and item.sentence < items[p].sentence and people[item.mention] != people[owner] \
+                and genders.get(people[item.mention]) == relative_gender:  # fmt: skip
+            return [_Typed(owner, item.mention, phrase.relation)]
+    return []
 
 
 def _siblings_of_their_parent(items: list[_Item], people: list[str], genders: dict[str, str]) -> list[_Typed]:

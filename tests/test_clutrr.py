@@ -413,6 +413,22 @@ def test_each_template_gives_its_relation_in_the_right_direction(template, relat
         ("[Hugo] and [Iris] adopted [Jade]. [Jade] lost her hat.",
          [("Hugo", "daughter", "Jade"), ("Iris", "daughter", "Jade")]),
         ("[Kara] asked [Leo], her nephew, to come.", [("Kara", "nephew", "Leo")]),
+        ("[Ian] has a daughter named [Jo] who has a son named [Kit].",
+         [("Ian", "daughter", "Jo"), ("Jo", "son", "Kit")]),
+        ("[Liz], a female, took her husband who is a male, [Max], out.", [("Liz", "husband", "Max")]),
+        ("[Sid] was a single father who raised two kids: [Tia] and [Uma].",
+         [("Sid", "child", "Tia"), ("Sid", "child", "Uma"), ("Tia", "sibling", "Uma")]),
+        ("[Vic] has a lovely granddaughter named [Wyn].", [("Vic", "granddaughter", "Wyn")]),
+        ("[Vic] and granddaughter [Wyn] made cookies.", [("Vic", "granddaughter", "Wyn")]),
+        ("[Ada] went to eat with her parents, [Bo] and [Cy].",
+         [("Ada", "parent", "Bo"), ("Ada", "parent", "Cy"), ("Bo", "spouse", "Cy")]),
+        # two sentences run together, the relative named by the next one
+        ("[Ned] met his sister [Ola] [Pam] is proud of her son. His name is [Rex].",
+         [("Ned", "sister", "Ola"), ("Pam", "son", "Rex")]),
+        ("[Ned] and [Ola] asked their mother, if they could go. [Pam] made tea.", [("Ned", "sibling", "Ola")]),
+        ("[Al] wanted to buy his sister a gift but her son [Bo] said she did n't want any.", [("Al", "nephew", "Bo")]),
+        ("[Kay] took a walk with her grandson [Lou]. When his wife never returned, [Mo] called the police.",
+         [("Kay", "grandson", "Lou"), ("Mo", "wife", "Kay")]),
     ],
 )  # fmt: skip
 def test_kinship_rules(text, expected):
