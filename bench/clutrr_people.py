@@ -33,6 +33,9 @@ composition, and by whether the text states the chain as its gold does ("text co
 against"):
 
     .venv/bin/python bench/clutrr_people.py --folders data_06b8f2a1 --runs ../runs/clutrr-supporting-graph_only-closure-renamed-s0
+
+A `kgreason evaluate` output directory (`<run>/evaluations/<data>`) is read as a run too: a trained model's
+predictions with the story reader of today, e.g. after a change to it.
 """
 
 from __future__ import annotations
@@ -100,15 +103,17 @@ def chain_ceiling(records: list) -> float:
 
 def text_against_gold(records: list) -> dict[str, bool]:
     """{record id: whether the story reader reads some chain edge the other way round from its gold edge}: the gold
-    "B is A's rel" and the reader's edge B -> A typed rel itself (the text says A is B's rel), rel not its own
-    inverse (siblings and spouses say the same either way)."""
+    "B is A's rel" and the reader's edge B -> A typed rel itself or its ungendered base (the text says A is B's rel:
+    "[B] has a few children, [A], ..." for the gold "B is A's son"), rel not its own inverse (siblings and spouses
+    say the same either way)."""
     nlp = load_nlp(Settings(task="clutrr", nlp="blank"))
     against = {}
     for record, graph in zip(records, story_graphs([record.story for record in records], nlp=nlp)):
         typed = {(graph.nodes[source], graph.nodes[target]): label
                  for (source, target), label in zip(graph.edges, graph.edge_labels)}
         against[record.id] = any(
-            typed.get((relative, person)) == relation and KINSHIP[RELATIONS[relation][0]][2] != RELATIONS[relation][0]
+            typed.get((relative, person)) in (relation, RELATIONS[relation][0])
+            and KINSHIP[RELATIONS[relation][0]][2] != RELATIONS[relation][0]
             for person, relation, relative in record.gold.typed_edges())
     return against
 
@@ -125,7 +130,8 @@ def score_run(run: Path) -> dict:
     """{test file: counts} of a run's predictions: n and right, overall and for each group of questions: the gold
     label agrees with the kinship composition ("agrees"), differs from it ("differs"), or the chain has none
     ("no_kinship"); for "differs" also how many got the kinship composition ("differs_kinship_answered")."""
-    tests = json.loads((run / "results.json").read_text())["data"]["tests"]
+    results = json.loads((run / "results.json").read_text())
+    tests = results["files"] if "files" in results else results["data"]["tests"]  # an evaluation, or a run
     scored = {}
     for test, path in tests.items():
         records = {record.id: record for record in read_clutrr(Path(path))}
