@@ -23,9 +23,10 @@ and seed, under --runs (`kgreason train` layout):
 
 The KG is ConceptNet-100K train, ingested into `<runs>/conceptnet` when missing. Also measures how far the causal
 paths alone tell e-CARE dev's answers, over ConceptNet and over ConceptNet with the event graph grown from
-e-CARE train (`<runs>/conceptnet-events`). Writes bench/results/causal.json and the section between the
-`causal-results` markers of docs/results.md, with example evidence paths, and docs/causal_accuracy.png (e-CARE dev
-and COPA test per variant against the targets).
+e-CARE train (`<runs>/conceptnet-events`). Writes bench/records/causal.json (kept in git), the section between
+the `causal-results` markers of docs/results.md, with example evidence paths (not where it would lose a run the
+section shows and --runs lacks; `--drop-missing` to allow it), and docs/causal_accuracy.png (e-CARE dev and COPA
+test per variant against the targets).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
+from common import DEFAULT_DATASETS, RECORDS, REPO, environment, publish_section, write_json
 
 VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show every variant that has a run directory
     "lm_only": ("lm_only", {}),
@@ -340,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr-graph", type=float, default=1e-3)
     parser.add_argument("--limit", type=int, default=None, help="first N records of each file (smoke runs)")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the tables from existing runs")
+    parser.add_argument("--drop-missing", action="store_true",
+                        help="rewrite the tables even where they lose published runs that --runs lacks")
     args = parser.parse_args(argv)
     if not args.report_only:
         for seed in args.seeds:
@@ -347,10 +350,10 @@ def main(argv: list[str] | None = None) -> int:
                 run_variant(variant, seed, args)
     args.evidence = evidence_alone(args)
     found = collect(args)
-    if not publish_section(found, markdown, args, START, END):
+    if not publish_section(found, markdown, args, START, END, drop_missing=args.drop_missing):
         return 1
     plot(found, PLOT)
-    write_json(RESULTS / "causal.json", {"environment": environment(), "evidence_alone": args.evidence,
+    write_json(RECORDS / "causal.json", {"environment": environment(), "evidence_alone": args.evidence,
                                           "runs": {v: [{k: r for k, r in row.items() if k != "run"} for row in rows]
                                                    for v, rows in found.items()}})
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -15,7 +16,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = REPO / ".." / "shared" / "datasets"
-RESULTS = REPO / "bench" / "results"
+RESULTS = REPO / "bench" / "results"  # each benchmark's JSON (not in git: the machine's own measurements)
+# what the scripts that publish docs/results.md keep of every run behind a published table (in git: a new checkout
+# or machine, without the run directories, still has them)
+RECORDS = REPO / "bench" / "records"
 
 
 def _cpuinfo_field(name: str) -> str | None:
@@ -94,14 +98,16 @@ def write_json(path: Path, document: dict) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def publish_section(found: dict, render, args, start: str, end: str) -> bool:
+def publish_section(found: dict, render, args, start: str, end: str, *, drop_missing: bool = False) -> bool:
     """Print `render(found, args)`, a results section that begins with the marker `start` and ends with `end`,
     and put it in place of the text between those markers in docs/results.md (or at its end); False (and nothing
     written) when `found` has no run.
 
     Subsections (`### name: ...`) of the section in place whose name the new one lacks are kept, in their
     place: a run on a machine that does not hold the earlier run directories adds its experiments without
-    dropping the others. An experiment that is rendered again shows only the runs found now.
+    dropping the others. An experiment that is rendered again shows only the runs found now, so where its
+    published table (its `Seeds: {variant: [seed, ...]}` line) shows a run that `found` lacks, nothing is written
+    and False returned, unless `drop_missing`.
     """
     if not found:
         print(f"no finished runs under {args.runs}")
@@ -112,7 +118,14 @@ def publish_section(found: dict, render, args, start: str, end: str) -> bool:
     if start in text:
         before, rest = text.split(start, 1)
         old, after = rest.split(end, 1)
-        section = start + _merge_subsections(old, section.removeprefix(start).removesuffix(end)) + end
+        new = section.removeprefix(start).removesuffix(end)
+        dropped = _dropped_runs(old, new)
+        if dropped and not drop_missing:
+            print(f"{path}: the published tables show runs that are neither under {args.runs} nor recorded in "
+                  f"{RECORDS}: {'; '.join(dropped)}. Nothing written: pass those runs' --runs, rerun them, or pass "
+                  "--drop-missing to publish the tables without them.", file=sys.stderr)
+            return False
+        section = start + _merge_subsections(old, new) + end
         text = before + section + after
     else:
         text = f"{text}\n{section}\n"
@@ -128,6 +141,30 @@ def _merge_subsections(old: str, new: str) -> str:
     head, new_parts = _subsections(new)
     merged = {name: new_parts.get(name, part) for name, part in old_parts.items()} | new_parts
     return head + "".join(merged.values())
+
+
+def _dropped_runs(old: str, new: str) -> list[str]:
+    """ "<subsection>: <variant> seed(s) ..." for each run that a subsection of the `old` section text shows (its
+    `Seeds:` line) and the same subsection of `new` does not (the text before the first heading counts as one)."""
+    old_head, old_parts = _subsections(old)
+    new_head, new_parts = _subsections(new)
+    rendered_again = [(name, part, new_parts[name]) for name, part in old_parts.items() if name in new_parts]
+    dropped = []
+    for name, before, after in [("", old_head, new_head), *rendered_again]:
+        now = _published_seeds(after)
+        for variant, seeds in _published_seeds(before).items():
+            if missing := sorted(seeds - now.get(variant, set())):
+                dropped.append(f"{name + ': ' if name else ''}{variant} seed {', '.join(map(str, missing))}")
+    return dropped
+
+
+def _published_seeds(text: str) -> dict[str, set[int]]:
+    """{variant: seeds} of the `Seeds: {'variant': [0, 1], ...}` lines of a results section's text."""
+    seeds: dict[str, set[int]] = {}
+    for listed in re.findall(r"Seeds: (\{[^}]*\})", text):
+        for variant, numbers in ast.literal_eval(listed).items():
+            seeds.setdefault(variant, set()).update(numbers)
+    return seeds
 
 
 def _subsections(section: str) -> tuple[str, dict[str, str]]:

@@ -12,9 +12,10 @@ text learning rate (the graph learning rate too, except where a variant sets its
 `<experiment>-<variant>-s<seed>` each under --runs (`kgreason train` layout). Writes the section between the
 `logic-results` markers of docs/results.md, a plot of accuracy against k for the experiments with one
 (docs/clutrr_accuracy_by_k.png: `lm_only` against the best fused variant, and the published result where there
-is one), and bench/results/logic.json: every run published so far from this machine's run directories, so that
-a table rewritten after some of them were deleted still shows them (a rerun of the same experiment, variant and
-seed replaces one).
+is one), and bench/records/logic.json (kept in git): every run published so far, so that a table rewritten after
+some run directories were deleted, or on another machine, still shows them (a rerun of the same experiment,
+variant and seed replaces one). A table is not rewritten where it would lose a run it shows that neither --runs
+nor the record holds (`--drop-missing` to allow it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common import DEFAULT_DATASETS, REPO, RESULTS, environment, publish_section, write_json
+from common import DEFAULT_DATASETS, RECORDS, REPO, environment, publish_section, write_json
 
 from kgreason.pipelines.plots import accuracy_by_group, plot_accuracy_by_group
 
@@ -158,7 +159,7 @@ def collect(args: argparse.Namespace) -> dict:
 
 
 def with_recorded(found: dict, record: Path) -> dict:
-    """`found` plus the runs of an earlier `record` (bench/results/logic.json) whose run directory is gone and
+    """`found` plus the runs of an earlier `record` (bench/records/logic.json) whose run directory is gone and
     whose experiment, variant and seed no run in `found` has: deleting run directories loses no published
     number, and a rerun replaces its record."""
     if not record.is_file():
@@ -322,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print-only", action="store_true",
                         help="print the tables of the runs under --runs, write nothing (e.g. more seeds of one "
                              "variant, kept apart from the runs the published tables come from)")
+    parser.add_argument("--drop-missing", action="store_true",
+                        help="rewrite a table even where it loses published runs that --runs and the record lack")
     args = parser.parse_args(argv)
     if not args.report_only:
         for name in args.only or EXPERIMENTS:
@@ -329,14 +332,14 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in args.variants:
                     run_one(name, EXPERIMENTS[name], variant, seed, args)
     # published tables also keep the recorded runs whose directories are gone; --print-only shows --runs alone
-    everything = collect(args) if args.print_only else with_recorded(collect(args), RESULTS / "logic.json")
+    everything = collect(args) if args.print_only else with_recorded(collect(args), RECORDS / "logic.json")
     found = everything
     if args.only:  # the other experiments' tables stay as they are
         found = {name: runs for name, runs in found.items() if name in args.only}
     if args.print_only:
         print(markdown(found, args) if found else f"no finished runs under {args.runs}")
         return 0 if found else 1
-    if not publish_section(found, markdown, args, START, END):
+    if not publish_section(found, markdown, args, START, END, drop_missing=args.drop_missing):
         return 1
     for name, by_fusion in found.items():
         if "plot" in EXPERIMENTS[name]:
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                                    REPO / "docs" / EXPERIMENTS[name]["plot"], xlabel="chain length k",
                                    title=f"CLUTRR {Path(EXPERIMENTS[name]['data']).name} (trained on k = {', '.join(trained)})",
                                    trained_on=set(trained))
-    write_json(RESULTS / "logic.json", {"environment": environment(), "runs": everything})
+    write_json(RECORDS / "logic.json", {"environment": environment(), "runs": everything})
     return 0
 
 

@@ -699,13 +699,14 @@ def story_graphs(
     brother", "[A] has a son named [B]" (and "... named [B] who has a son named [C]": B's son), "[B], his son",
     "[A] and granddaughter [B]", "her daughter's son" composed to grandson; lists "his sons [B] and [C]" or
     "raised three kids: [B], [C]", who are then siblings too ("her parents, [B] and [C]": a couple); "[B] and
-    [C] asked their mother": siblings; "[A] and [B] got married"). A possessive pronoun stands for the nearest person named before it whose gender
-    (read from the story's kinship words and pronouns) fits, or for the owner of the person it reaches if
-    that one came in by the same pronoun ("[A] took his son [B] to see his sister [C]": A's sister); "their"
-    for everybody named before it; through an unnamed relative when nobody named fits ("[A] wanted to buy his
-    sister a gift but her son [B]": A's nephew). A pronoun phrase before a sentence's first name names a person
-    of the sentence before ("[C] took a walk. When his wife never returned, [A] called": C is A's wife). Where a
-    relative's gender never shows, the label is ungendered ("sibling", "spouse", "child").
+    [C] asked their mother": siblings; "[A] and [B] got married"). A possessive pronoun stands for the
+    nearest person named before it whose gender (read from the story's kinship words and pronouns) fits, or
+    for the owner of the person it reaches if that one came in by the same pronoun ("[A] took his son [B] to
+    see his sister [C]": A's sister); "their" for everybody named before it; through an unnamed relative when
+    nobody named fits ("[A] wanted to buy his sister a gift but her son [B]": A's nephew). A pronoun phrase
+    before a sentence's first name names a person of the sentence before ("[C] took a walk. When his wife
+    never returned, [A] called": C is A's wife). Where a relative's gender never shows, the label is
+    ungendered ("sibling", "spouse", "child").
 
     `pairing` adds an `UNTYPED` edge between other people named in one sentence: "consecutive" (each
     mention and the one before it), "anchored" (the same, except for a mention that a kinship phrase already
