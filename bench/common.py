@@ -121,8 +121,8 @@ def publish_section(found: dict, render, args, start: str, end: str, *, drop_mis
         new = section.removeprefix(start).removesuffix(end)
         dropped = _dropped_runs(old, new)
         if dropped and not drop_missing:
-            print(f"{path}: the published tables show runs that are neither under {args.runs} nor recorded in "
-                  f"{RECORDS}: {'; '.join(dropped)}. Nothing written: pass those runs' --runs, rerun them, or pass "
+            print(f"{path}: the published tables show runs that this rewrite lacks (not under {args.runs}): "
+                  f"{'; '.join(dropped)}. Nothing written: pass the --runs that holds them, rerun them, or pass "
                   "--drop-missing to publish the tables without them.", file=sys.stderr)
             return False
         section = start + _merge_subsections(old, new) + end
