@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run directories of CLUTRR models: their predictions split by kinship consistency")
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_people.json")
     args = parser.parse_args(argv)
+    unfinished = [str(run) for run in args.runs if not (run / "results.json").is_file()]
+    if unfinished:  # before the folders' minutes of work
+        print(f"--runs: no results.json in {', '.join(unfinished)} (not a finished `kgreason train` run or "
+              "`kgreason evaluate` output)", file=sys.stderr)
+        return 1
     folders = score_clutrr_folders(args.datasets, args.folders, score_folder)
     if folders is None:
         return 1

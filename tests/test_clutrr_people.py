@@ -47,3 +47,12 @@ def test_an_evaluation_directory_is_scored_like_a_run(people, tmp_path):
     scored = people.score_run(evaluation)["1.2_test"]
     assert scored["n"] == 2 and scored["text_consistent_right"] == 1 and scored["text_against"] == 1
     assert scored.get("text_against_right", 0) == 0
+
+
+def test_a_run_without_results_is_refused_before_any_folder_is_read(people, tmp_path, capsys):
+    unfinished = tmp_path / "run-still-training"
+    unfinished.mkdir()
+    assert people.main(["--datasets", str(tmp_path / "no-datasets"), "--runs", str(unfinished),
+                        "--output", str(tmp_path / "out.json")]) == 1
+    assert f"no results.json in {unfinished}" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
