@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_people.json")
     args = parser.parse_args(argv)
     unfinished = [str(run) for run in args.runs if not (run / "results.json").is_file()]
-    if unfinished:  # before the folders' minutes of work
+    if unfinished:  # before the folders are scored
         print(f"--runs: no results.json in {', '.join(unfinished)} (not a finished `kgreason train` run or "
               "`kgreason evaluate` output)", file=sys.stderr)
         return 1
