@@ -12,8 +12,12 @@ test chain is then composed from that table left to right ((r1 ∘ r2) ∘ r3 �
 "left" is the share answered left to right, "some bracketing" the share whose answer some bracketing gives,
 "unique" the share where every bracketing that composes gives that answer. With --model, the closure model's
 learned table (`graph_readout=relation`: its classes are the labels) is scored on the kinship compositions with
-one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs. Prints a table and writes
-bench/results/clutrr_bracketing.json.
+one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs, and composes every
+test file's gold chains with it (`ClosureEncoder.compose_chains`, column "model table"): each chain edge at its
+label's class (where `run_pipeline` starts it, `ClosureEncoder.favour`) and no other edge in the story. That is
+what the model would answer with a perfect story reader where it still reads an edge as its label's class; the
+k = 2 row checks it, since a 2-chain is one table entry. Gold graphs: an analysis, not a model's result. Prints a
+table and writes bench/results/clutrr_bracketing.json.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
@@ -68,7 +73,7 @@ def every_bracketing(chain: list[str], table: dict) -> set[str]:
     return spans[0, len(chain)]
 
 
-def score_folder(folder: Path) -> dict:
+def score_folder(folder: Path, model: ClosureTable | None = None) -> dict:
     train, tests = clutrr_files(folder)
     table = training_table(read_clutrr(train))
     rows = {}
@@ -81,18 +86,44 @@ def score_folder(folder: Path) -> dict:
             "some_bracketing": sum(target in every_bracketing(chain, table) for target, chain in answers) / len(records),
             "unique": sum(every_bracketing(chain, table) == {target} for target, chain in answers) / len(records),
         }
+        if model:
+            rows[path.stem]["model_table"] = gold_chains_by_model(model, records)
     return {"train": train.name, "table_pairs": len(table), "tests": rows, "table": table}
 
 
-def score_model_table(model_dir: Path, training_pairs: dict) -> dict:
+class ClosureTable(NamedTuple):
+    """A trained closure model's composition: its encoder and the labels its first classes are."""
+
+    directory: Path
+    encoder: object  # kgreason.encoders.graph.ClosureEncoder
+    labels: list[str]
+
+
+def load_closure_table(model_dir: Path) -> ClosureTable:
+    from kgreason.fusion import FusionModel
+
+    encoder = FusionModel.from_pretrained(model_dir).graph.encoder
+    if encoder.name != "closure":
+        raise SystemExit(f"{model_dir}: its graph encoder is {encoder.name!r}; --model needs a closure model")
+    return ClosureTable(model_dir, encoder, json.loads((model_dir / "labels.json").read_text())["names"])
+
+
+def gold_chains_by_model(model: ClosureTable, records) -> float | None:
+    """Share of `records` whose gold chain (`f_comb`) the model's table composes to the answer (argmax over the
+    labels); None when a chain relation is not one of the model's labels."""
+    if not all(relation in model.labels for record in records for relation in record.gold.f_comb):
+        return None
+    composed = model.encoder.compose_chains([[model.labels.index(r) for r in record.gold.f_comb] for record in records])
+    answers = composed[:, :len(model.labels)].argmax(dim=-1).tolist()
+    return sum(model.labels[a] == record.target for a, record in zip(answers, records)) / len(records)
+
+
+def score_model_table(model: ClosureTable, training_pairs: dict) -> dict:
     """The closure model's table (argmax per pair of label classes) against the kinship compositions; each wrong
     entry says whether its pair is in `training_pairs` (the gold table of the training chains)."""
     import torch
 
-    from kgreason.fusion import FusionModel
-
-    labels = json.loads((model_dir / "labels.json").read_text())["names"]
-    encoder = FusionModel.from_pretrained(model_dir).graph.encoder
+    labels, encoder = model.labels, model.encoder
     with torch.no_grad():
         table = (encoder.logit_scale * encoder.table).softmax(dim=-1)
     checked, wrong = 0, []
@@ -106,7 +137,7 @@ def score_model_table(model_dir: Path, training_pairs: dict) -> dict:
                     wrong.append({"pair": [first, second], "expected": expected, "got": got,
                                   "probability": round(float(table[a, b].max()), 3),
                                   "in_training_chains": (first, second) in training_pairs})
-    return {"model": str(model_dir), "compositions": checked, "right": checked - len(wrong), "wrong": wrong}
+    return {"model": str(model.directory), "compositions": checked, "right": checked - len(wrong), "wrong": wrong}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,15 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="a closure model directory (graph_readout=relation) to score")
     parser.add_argument("--output", type=Path, default=RESULTS / "clutrr_bracketing.json")
     args = parser.parse_args(argv)
-    folders = score_clutrr_folders(args.datasets, args.folders, score_folder)
+    closure = load_closure_table(args.model) if args.model else None
+    folders = score_clutrr_folders(args.datasets, args.folders, lambda folder: score_folder(folder, closure))
     if folders is None:
         return 1
     for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['table_pairs']} relation pairs)")
-        print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}")
+        print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}" + (f"{'model table':>13}" * bool(closure)))
         for test, row in result["tests"].items():
-            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}")
-    model = score_model_table(args.model, folders[args.folders[0]]["table"]) if args.model else None
+            model_cell = "" if not closure else f"{'-':>13}" if row["model_table"] is None else f"{row['model_table']:>13.3f}"
+            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}{model_cell}")
+    model = score_model_table(closure, folders[args.folders[0]]["table"]) if closure else None
     if model:
         print(f"\n{args.model} (against {args.folders[0]}'s training pairs): table right on {model['right']} of "
               f"{model['compositions']} kinship compositions")

@@ -712,6 +712,29 @@ class ClosureEncoder(GraphEncoder):
             0, ends, said.transpose(0, 1).reshape(-1, self.attributes))
         return (logits + self.attribute_prior).log_softmax(dim=-1)
 
+    @torch.no_grad()
+    def compose_chains(self, chains: list[list[int]]) -> Tensor:
+        """[B, C] log-probabilities of the relation that the table composes for each chain of known relation classes
+        (class ids, the first to the last person), under every bracketing as `encode` composes a story graph's pairs:
+        what the model would answer if it read each edge as that class and the story had no other edge. A chain
+        longer than num_layers edges gives a uniform row."""
+        if not chains or not all(chains) or not all(0 <= c < self.classes for chain in chains for c in chain):
+            raise ValueError(f"compose_chains: each chain needs ≥ 1 class id in [0, {self.classes}), got {chains}")
+        size = 1 + max(len(chain) for chain in chains)
+        device = self.table.device
+        graph = torch.tensor([g for g, chain in enumerate(chains) for _ in chain], device=device)
+        step = torch.tensor([i for chain in chains for i in range(len(chain))], device=device)
+        pair = (graph * size + step) * size + step + 1
+        evidence = self.table.new_zeros(len(chains) * size * size, self.classes).float()
+        evidence[pair, torch.tensor([c for chain in chains for c in chain], device=device)] = self.logit_scale * 5.0
+        relations = evidence.view(len(chains), size, size, self.classes).log_softmax(dim=-1)
+        distance = _path_lengths(pair, len(chains), size, longest=self.num_layers)
+        table = (self.logit_scale * self.table.float()).softmax(dim=-1)
+        for length in range(2, min(size - 1, self.num_layers) + 1):
+            relations = self._compose(relations, distance, length, table)
+        ends = torch.tensor([len(chain) for chain in chains], device=device)
+        return relations[torch.arange(len(chains), device=device), 0, ends]
+
     @staticmethod
     def _compose(relations: Tensor, distance: Tensor, length: int, table: Tensor) -> Tensor:
         """log R [G, n, n, C] with the pairs `length` edges apart (`distance` [G, n, n]) composed from their middle

@@ -321,6 +321,25 @@ def test_closure_composes_a_chain_under_every_bracketing():
             torch.testing.assert_close(end, torch.full((3,), 1 / 3))
 
 
+def test_closure_compose_chains_answers_as_encode_does_on_the_chain_graph():
+    """compose_chains (known classes, no graph) gives each chain's sum mod 3, as the encoder does on the chain's
+    graph; a chain longer than num_layers stays uniform; bad class ids are refused."""
+    encoder = group_closure(num_layers=6)
+    chains = [[1], [1, 2], [2, 2, 2, 1], [1, 1, 1, 1, 1, 2], [0, 2, 2, 1, 1, 1, 2]]
+    composed = encoder.compose_chains(chains)
+    assert composed.shape == (5, 3)
+    assert composed[:4].argmax(-1).tolist() == [sum(c) % 3 for c in chains[:4]]
+    torch.testing.assert_close(composed[4].exp(), torch.full((3,), 1 / 3))
+    for relations, row in zip(chains[:4], composed):
+        edge_index, edge_type = chain(relations)
+        log_probs = encoder(None, edge_index, edge_type, batch=torch.zeros(len(relations) + 1, dtype=torch.long),
+                            query_nodes=torch.tensor([0]))
+        torch.testing.assert_close(row.exp(), log_probs[len(relations)].exp(), atol=1e-3, rtol=0)
+    for bad in ([], [[]], [[3]], [[-1, 0]]):
+        with pytest.raises(ValueError, match="compose_chains"):
+            encoder.compose_chains(bad)
+
+
 def test_closure_weak_edges_do_not_shortcut_a_chain():
     """A chain of five relation-1 edges (class 5 mod 3 = 2 at its end) and a shortcut of relation 2 from its start
     to its fifth node. As an ordinary edge the shortcut decides the answer (2 + 1 = 0 mod 3); as a weak relation of
