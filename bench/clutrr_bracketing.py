@@ -16,8 +16,11 @@ one answer (`kgreason.data.clutrr.compose_relations`), against the first folder'
 test file's gold chains with it (`ClosureEncoder.compose_chains`, column "model table"): each chain edge at its
 label's class (where `run_pipeline` starts it, `ClosureEncoder.favour`) and no other edge in the story. That is
 what the model would answer with a perfect story reader where it still reads an edge as its label's class; the
-k = 2 row checks it, since a 2-chain is one table entry. Gold graphs: an analysis, not a model's result. Prints a
-table and writes bench/results/clutrr_bracketing.json.
+k = 2 row checks it, since a 2-chain is one table entry. Column "text faithful": the same with each chain as the
+story's text states it (`kgreason.data.clutrr.text_chain`: an edge the text states the other way round from its
+gold, turned as the text says), the ceiling of a story reader faithful to the text, beside the share of questions
+where the two differ ("text against gold"). Gold graphs: an analysis, not a model's result. Prints a table and
+writes bench/results/clutrr_bracketing.json.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import NamedTuple
 
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import compose_relations, read_clutrr
+from kgreason.data.clutrr import compose_relations, read_clutrr, story_graphs, text_chain
 
 
 def training_table(records) -> dict[tuple[str, str], str]:
@@ -87,7 +90,10 @@ def score_folder(folder: Path, model: ClosureTable | None = None) -> dict:
             "unique": sum(every_bracketing(chain, table) == {target} for target, chain in answers) / len(records),
         }
         if model:
-            rows[path.stem]["model_table"] = gold_chains_by_model(model, records)
+            chains = text_chains(records)
+            rows[path.stem]["model_table"] = chains_by_model(model, [record.gold.f_comb for record in records], records)
+            rows[path.stem]["text_faithful"] = chains_by_model(model, chains, records)
+            rows[path.stem]["text_against_gold"] = sum(c != r.gold.f_comb for c, r in zip(chains, records)) / len(records)
     return {"train": train.name, "table_pairs": len(table), "tests": rows, "table": table}
 
 
@@ -108,14 +114,23 @@ def load_closure_table(model_dir: Path) -> ClosureTable:
     return ClosureTable(model_dir, encoder, json.loads((model_dir / "labels.json").read_text())["names"])
 
 
-def gold_chains_by_model(model: ClosureTable, records) -> float | None:
-    """Share of `records` whose gold chain (`f_comb`) the model's table composes to the answer (argmax over the
+def chains_by_model(model: ClosureTable, chains: list[tuple[str, ...]], records) -> float | None:
+    """Share of `records` whose chain (one per record) the model's table composes to the answer (argmax over the
     labels); None when a chain relation is not one of the model's labels."""
-    if not all(relation in model.labels for record in records for relation in record.gold.f_comb):
+    if not all(relation in model.labels for chain in chains for relation in chain):
         return None
-    composed = model.encoder.compose_chains([[model.labels.index(r) for r in record.gold.f_comb] for record in records])
+    composed = model.encoder.compose_chains([[model.labels.index(r) for r in chain] for chain in chains])
     answers = composed[:, :len(model.labels)].argmax(dim=-1).tolist()
     return sum(model.labels[a] == record.target for a, record in zip(answers, records)) / len(records)
+
+
+def text_chains(records) -> list[tuple[str, ...]]:
+    """Each record's gold chain as its story's text states it (`text_chain`, over the blank pipeline's graphs)."""
+    from kgreason.data.preprocess import Settings
+    from kgreason.data.preprocess_tasks import load_nlp
+
+    graphs = story_graphs([record.story for record in records], nlp=load_nlp(Settings(task="clutrr", nlp="blank")))
+    return [text_chain(graph, record.gold) for record, graph in zip(records, graphs)]
 
 
 def score_model_table(model: ClosureTable, training_pairs: dict) -> dict:
@@ -153,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['table_pairs']} relation pairs)")
-        print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}" + (f"{'model table':>13}" * bool(closure)))
+        model_columns = ("model_table", "text_faithful", "text_against_gold") if closure else ()
+        print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}"
+              + "".join(f"{column.replace('_', ' '):>19}" for column in model_columns))
         for test, row in result["tests"].items():
-            model_cell = "" if not closure else f"{'-':>13}" if row["model_table"] is None else f"{row['model_table']:>13.3f}"
-            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}{model_cell}")
+            cells = "".join(f"{'-':>19}" if row[column] is None else f"{row[column]:>19.3f}" for column in model_columns)
+            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}{cells}")
     model = score_model_table(closure, folders[args.folders[0]]["table"]) if closure else None
     if model:
         print(f"\n{args.model} (against {args.folders[0]}'s training pairs): table right on {model['right']} of "

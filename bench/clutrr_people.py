@@ -22,6 +22,10 @@ For every folder and test file:
   son" and the sentence says "A is B's son" ("[Charles] got his son, [Frank], a car" for the gold "Charles is
   Frank's son"), for a relation that is not its own inverse. The label follows the gold, so a reader faithful to
   the text composes another answer (unless the chain's other relations happen to give the same one).
+- "templates seen": share of the file's chain edges (those whose two names share a sentence) whose sentence, with
+  the pair's names masked, is also a chain-edge sentence of the training file, for the same relation. CLUTRR
+  writes its test stories from templates its training stories do not use (config.json: `test_split`), so a
+  template that states a relation the other way round (above) cannot be learned from training.
 
 Prints a table and writes bench/results/clutrr_people.json. `kgreason train --rename-people` (per-story names)
 takes names out of the question.
@@ -42,13 +46,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import KINSHIP, RELATIONS, compose_relations, read_clutrr, story_graphs
+from kgreason.data.clutrr import compose_relations, read_clutrr, story_graphs, text_chain
 from kgreason.data.preprocess import Settings
 from kgreason.data.preprocess_tasks import load_nlp
 
@@ -73,6 +78,7 @@ def score_folder(folder: Path) -> dict:
     for record in training:
         labels[record.query][record.target] += 1
         people.update(record.gold.people)
+    training_templates = {template for record in training for template in chain_templates(record)}
     rows = {"train": {**_kinship(training),
                       "text_against_gold": sum(text_against_gold(training).values()) / len(training)}}
     for path in tests:
@@ -86,8 +92,28 @@ def score_folder(folder: Path) -> dict:
             **_kinship(records),
             "chain_ceiling": chain_ceiling(records),
             "text_against_gold": sum(text_against_gold(records).values()) / len(records),
+            "templates_seen": templates_seen(records, training_templates),
         }
     return {"train": train.name, "training_people": len(people), "tests": rows}
+
+
+def chain_templates(record) -> list[tuple[str, str]]:
+    """(relation, sentence with the pair's names as [A] and [B] and other names as [X]) of each chain edge "B is A's
+    rel" whose two names share a sentence of the story (an edge told across sentences has none)."""
+    templates = []
+    for person, relation, relative in record.gold.typed_edges():
+        for sentence in re.split(r"(?<=[.!?])\s+", record.story):
+            if f"[{person}]" in sentence and f"[{relative}]" in sentence:
+                masked = sentence.replace(f"[{person}]", "[A]").replace(f"[{relative}]", "[B]")
+                templates.append((relation, re.sub(r"\[(?![AB]\])[^\]]+\]", "[X]", masked).strip()))
+                break
+    return templates
+
+
+def templates_seen(records: list, training: set[tuple[str, str]]) -> float:
+    """Share of the chain edges of `records` (those told in one sentence) whose template is in `training`."""
+    templates = [template for record in records for template in chain_templates(record)]
+    return sum(template in training for template in templates) / max(len(templates), 1)
 
 
 def chain_ceiling(records: list) -> float:
@@ -102,20 +128,11 @@ def chain_ceiling(records: list) -> float:
 
 
 def text_against_gold(records: list) -> dict[str, bool]:
-    """{record id: whether the story reader reads some chain edge the other way round from its gold edge}: the gold
-    "B is A's rel" and the reader's edge B -> A typed rel itself or its ungendered base (the text says A is B's rel:
-    "[B] has a few children, [A], ..." for the gold "B is A's son"), rel not its own inverse (siblings and spouses
-    say the same either way)."""
+    """{record id: whether the story reader reads some chain edge the other way round from its gold edge}
+    (`kgreason.data.clutrr.text_chain`: "[B] has a few children, [A], ..." for the gold "B is A's son")."""
     nlp = load_nlp(Settings(task="clutrr", nlp="blank"))
-    against = {}
-    for record, graph in zip(records, story_graphs([record.story for record in records], nlp=nlp)):
-        typed = {(graph.nodes[source], graph.nodes[target]): label
-                 for (source, target), label in zip(graph.edges, graph.edge_labels)}
-        against[record.id] = any(
-            typed.get((relative, person)) in (relation, RELATIONS[relation][0])
-            and KINSHIP[RELATIONS[relation][0]][2] != RELATIONS[relation][0]
-            for person, relation, relative in record.gold.typed_edges())
-    return against
+    return {record.id: text_chain(graph, record.gold) != record.gold.f_comb
+            for record, graph in zip(records, story_graphs([record.story for record in records], nlp=nlp))}
 
 
 def _kinship(records: list) -> dict:
@@ -169,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in folders.items():
         print(f"\n{name} ({result['train']}: {result['training_people']} people)")
         print(f"{'file':<10}{'n':>5}{'pair in train':>15}{'name lookup':>13}{'known people':>14}{'kinship differs':>19}"
-              f"{'chain ceiling':>15}{'text against gold':>19}")
+              f"{'chain ceiling':>15}{'text against gold':>19}{'templates seen':>16}")
         for test, row in result["tests"].items():
             differs = "–" if row["kinship_differs"] is None else f"{row['kinship_differs']:.3f} of {row['kinship_defined']}"
-            shares = [f"{row[key]:.3f}" if key in row else ""
-                      for key in ("pair_in_train", "name_lookup", "known_people", "chain_ceiling", "text_against_gold")]
+            shares = [f"{row[key]:.3f}" if key in row else "" for key in (
+                "pair_in_train", "name_lookup", "known_people", "chain_ceiling", "text_against_gold", "templates_seen")]
             print(f"{test:<10}{row.get('n', ''):>5}{shares[0]:>15}{shares[1]:>13}{shares[2]:>14}{differs:>19}{shares[3]:>15}"
-                  f"{shares[4]:>19}")
+                  f"{shares[4]:>19}{shares[5]:>16}")
     runs = {str(run): score_run(run) for run in args.runs}
     for run, tests in runs.items():
         print(f"\n{run}")

@@ -5,7 +5,8 @@
   trees, clean or with CLUTRR's supporting / irrelevant / disconnected facts, as the same records (gold included).
 - `story_graph(text)` reads a `TextGraph` from a story: people are nodes, a sentence that names two people
   gives an edge, typed where a kinship word ties them ("[A]'s brother [B]" gives (A, brother, B)).
-- `evaluate_story_graphs(records)` scores story graphs against CLUTRR's gold graphs.
+- `evaluate_story_graphs(records)` scores story graphs against CLUTRR's gold graphs; `text_chain` gives a gold
+  chain as the story's text states it.
 
 Direction, as in CLUTRR's gold (`story_edges` (0, 1) with `edge_types` 'father': person 1 is person 0's
 father, persons numbered in the order of `genders`): an edge (A, rel, B) means "B is A's rel".
@@ -1350,6 +1351,21 @@ def evaluate_story_graphs(
         record = pending.popleft()
         metrics.update(score_story_graph(graph, record.gold, story=record.story))
     return metrics
+
+
+def text_chain(graph: TextGraph, gold: ClutrrGold) -> tuple[str, ...]:
+    """The gold chain (`f_comb`) as the story's text states it: each chain edge "B is A's rel" that the story graph
+    types the other way round (an edge B -> A typed rel or its ungendered base: the sentence says A is B's rel,
+    "[Charles] got his son, [Frank], a car" for the gold "Charles is Frank's son") turned into what that says of B,
+    inverse_relation(rel, B's gender); relations that are their own inverse (sibling, spouse) read the same either
+    way. EVALUATION ONLY (reads the gold); equal to `gold.f_comb` when the text agrees with every chain edge."""
+    typed = {(graph.nodes[s], graph.nodes[t]): label for (s, t), label in zip(graph.edges.tolist(), graph.edge_labels)}
+    chain = []
+    for person, relation, relative in gold.typed_edges():
+        base = RELATIONS[relation][0]
+        against = KINSHIP[base][2] != base and typed.get((relative, person)) in (relation, base)
+        chain.append(inverse_relation(relation, gold.genders[relative]) if against else relation)
+    return tuple(chain)
 
 
 def score_story_graph(graph: TextGraph, gold: ClutrrGold, *, story: str | None = None) -> StoryGraphMetrics:

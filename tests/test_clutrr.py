@@ -33,6 +33,7 @@ from kgreason.data.clutrr import (
     read_clutrr,
     score_story_graph,
     story_graph,
+    text_chain,
     write_clutrr,
 )
 from kgreason.data.family import generate_family
@@ -523,6 +524,19 @@ def test_metrics_on_a_hand_checked_story():
     total.update(metrics)
     total.update(metrics)
     assert total.to_dict()["edges_recovered"] == 8 and total.edge_recall == 0.8
+
+
+def test_text_chain_turns_the_edges_the_text_states_the_other_way_round():
+    """Gold: Ben is Ann's son, Cora is Ben's sister, Dan is Cora's son. The second story says Ann is Ben's son and
+    Cora is Dan's son: by the text Ben is Ann's father and Dan is Cora's father. Sisters read the same either way."""
+    gold = ClutrrGold(people=("Ann", "Ben", "Cora", "Dan"),
+                      genders={"Ann": "female", "Ben": "male", "Cora": "female", "Dan": "male"},
+                      story_edges=((0, 1), (1, 2), (2, 3)), edge_types=("son", "sister", "son"), query_edge=(0, 3),
+                      f_comb=("son", "sister", "son"), proof_state=[])
+    agreeing = "[Ann] went shopping with her son [Ben]. [Ben] took his sister [Cora] out. [Cora] and her son [Dan] ate."
+    assert text_chain(story_graph(agreeing), gold) == ("son", "sister", "son")
+    turned = "[Ben] went shopping with his son [Ann]. [Cora] took her brother [Ben] out. [Dan] and his son [Cora] ate."
+    assert text_chain(story_graph(turned), gold) == ("father", "sister", "father")
 
 
 @pytest.mark.slow

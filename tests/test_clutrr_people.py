@@ -56,3 +56,17 @@ def test_a_run_without_results_is_refused_before_any_folder_is_read(people, tmp_
                         "--output", str(tmp_path / "out.json")]) == 1
     assert f"no results.json in {unfinished}" in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_templates_seen_counts_the_chain_sentences_training_also_has(people):
+    """A chain edge's template is its sentence with the pair's names masked as [A], [B] and other names as [X]; an
+    edge told across sentences has none."""
+    trained = people.chain_templates(_record("t", "[Ann] took her son [Bob] out with [Dee]. [Bob] met his brother [Cal]."))
+    assert trained == [("son", "[A] took her son [B] out with [X]."), ("brother", "[A] met his brother [B].")]
+    same = _record("q1", "[Ann] took her son [Bob] out with [Eve]. [Bob] met his brother [Cal].")
+    other = _record("q2", "[Ann] went out with her son [Bob]. [Bob] met his brother [Cal], and [Ed].")
+    apart = _record("q3", "[Ann] took her son out. He is [Bob]. [Cal] met his brother [Bob].")
+    assert people.templates_seen([same], set(trained)) == 1.0  # another third name, the same sentence
+    assert people.templates_seen([other], set(trained)) == 0.0
+    assert people.templates_seen([apart], set(trained)) == 0.0  # the son edge has no sentence; the other is turned
+    assert people.chain_templates(apart) == [("brother", "[B] met his brother [A].")]
