@@ -90,10 +90,10 @@ def score_folder(folder: Path, model: ClosureTable | None = None) -> dict:
             "unique": sum(every_bracketing(chain, table) == {target} for target, chain in answers) / len(records),
         }
         if model:
-            chains = text_chains(records)
-            rows[path.stem]["model_table"] = chains_by_model(model, [record.gold.f_comb for record in records], records)
-            rows[path.stem]["text_faithful"] = chains_by_model(model, chains, records)
-            rows[path.stem]["text_against_gold"] = sum(c != r.gold.f_comb for c, r in zip(chains, records)) / len(records)
+            gold, text = [record.gold.f_comb for record in records], text_chains(records)
+            rows[path.stem].update(model_table=chains_by_model(model, gold, records),
+                                   text_faithful=chains_by_model(model, text, records),
+                                   text_against_gold=sum(g != t for g, t in zip(gold, text)) / len(records))
     return {"train": train.name, "table_pairs": len(table), "tests": rows, "table": table}
 
 
@@ -172,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'test':<12}{'n':>6}{'left':>8}{'some bracketing':>17}{'unique':>9}"
               + "".join(f"{column.replace('_', ' '):>19}" for column in model_columns))
         for test, row in result["tests"].items():
-            cells = "".join(f"{'-':>19}" if row[column] is None else f"{row[column]:>19.3f}" for column in model_columns)
-            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}{cells}")
+            cells = "".join(f"{'-':>19}" if row[c] is None else f"{row[c]:>19.3f}" for c in model_columns)
+            print(f"{test:<12}{row['n']:>6}{row['left']:>8.3f}{row['some_bracketing']:>17.3f}{row['unique']:>9.3f}"
+                  f"{cells}")
     model = score_model_table(closure, folders[args.folders[0]]["table"]) if closure else None
     if model:
         print(f"\n{args.model} (against {args.folders[0]}'s training pairs): table right on {model['right']} of "
