@@ -108,9 +108,11 @@ class ClosureTable(NamedTuple):
 def load_closure_table(model_dir: Path) -> ClosureTable:
     from kgreason.fusion import FusionModel
 
-    encoder = FusionModel.from_pretrained(model_dir).graph.encoder
-    if encoder.name != "closure":
-        raise SystemExit(f"{model_dir}: its graph encoder is {encoder.name!r}; --model needs a closure model")
+    model = FusionModel.from_pretrained(model_dir)
+    encoder = model.graph.encoder
+    if encoder.name != "closure" or model.config.graph_readout != "relation" or model.config.factored_labels:
+        raise SystemExit(f"{model_dir}: --model needs a closure model whose relation classes are its labels "
+                         "(graph_readout=relation, without factored_labels)")
     return ClosureTable(model_dir, encoder, json.loads((model_dir / "labels.json").read_text())["names"])
 
 
