@@ -1364,7 +1364,7 @@ def text_chain(graph: TextGraph, gold: ClutrrGold) -> tuple[str, ...]:
     for person, relation, relative in gold.typed_edges():
         base = RELATIONS[relation][0]
         against = KINSHIP[base][2] != base and typed.get((relative, person)) in (relation, base)
-        chain.append(inverse_relation(relation, gold.genders[relative]) if against else relation)
+        chain.append(inverse_relation(relation, gold.genders.get(relative)) if against else relation)
     return tuple(chain)
 
 
