@@ -725,8 +725,9 @@ class ClosureEncoder(GraphEncoder):
         graph = torch.tensor([g for g, chain in enumerate(chains) for _ in chain], device=device)
         step = torch.tensor([i for chain in chains for i in range(len(chain))], device=device)
         pair = (graph * size + step) * size + step + 1
-        evidence = self.table.new_zeros(len(chains) * size * size, self.classes).float()
-        evidence[pair, torch.tensor([c for chain in chains for c in chain], device=device)] = self.logit_scale * 5.0
+        classes = torch.tensor([c for chain in chains for c in chain], device=device)
+        evidence = self.table.new_zeros(len(chains) * size * size, self.classes).float()  # every other pair: uniform
+        evidence[pair, classes] = self.logit_scale * 5.0  # each chain edge read as its class, near one-hot
         relations = evidence.view(len(chains), size, size, self.classes).log_softmax(dim=-1)
         distance = _path_lengths(pair, len(chains), size, longest=self.num_layers)
         table = (self.logit_scale * self.table.float()).softmax(dim=-1)
