@@ -18,8 +18,9 @@ label's class (where `run_pipeline` starts it, `ClosureEncoder.favour`) and no o
 what the model would answer with a perfect story reader where it still reads an edge as its label's class; the
 k = 2 row checks it, since a 2-chain is one table entry. Column "text faithful": the same with each chain as the
 story's text states it (`kgreason.data.clutrr.text_chain`: an edge the text states the other way round from its
-gold, turned as the text says), the ceiling of a story reader faithful to the text, beside the share of questions
-where the two differ ("text against gold"). Gold graphs: an analysis, not a model's result. Prints a table and
+gold, turned as the text says): what composing the text's own statements gives, not a ceiling (a trained model
+can learn CLUTRR's reversed phrasings from similar training sentences), beside the share of questions where the
+two differ ("text against gold"). Gold graphs: an analysis, not a model's result. Prints a table and
 writes bench/results/clutrr_bracketing.json.
 """
 
@@ -32,9 +33,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
+from clutrr_people import text_chains
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import compose_relations, read_clutrr, story_graphs, text_chain
+from kgreason.data.clutrr import compose_relations, read_clutrr
 
 
 def training_table(records) -> dict[tuple[str, str], str]:
@@ -124,15 +126,6 @@ def chains_by_model(model: ClosureTable, chains: list[tuple[str, ...]], records)
     composed = model.encoder.compose_chains([[model.labels.index(r) for r in chain] for chain in chains])
     answers = composed[:, :len(model.labels)].argmax(dim=-1).tolist()
     return sum(model.labels[a] == record.target for a, record in zip(answers, records)) / len(records)
-
-
-def text_chains(records) -> list[tuple[str, ...]]:
-    """Each record's gold chain as its story's text states it (`text_chain`, over the blank pipeline's graphs)."""
-    from kgreason.data.preprocess import Settings
-    from kgreason.data.preprocess_tasks import load_nlp
-
-    graphs = story_graphs([record.story for record in records], nlp=load_nlp(Settings(task="clutrr", nlp="blank")))
-    return [text_chain(graph, record.gold) for record, graph in zip(records, graphs)]
 
 
 def score_model_table(model: ClosureTable, training_pairs: dict) -> dict:
