@@ -11,8 +11,9 @@ answer t gives r1 ∘ r2 = t, and a k = 3 chain adds the pair its answer complet
 test chain is then composed from that table left to right ((r1 ∘ r2) ∘ r3 …) and under every bracketing (CKY):
 "left" is the share answered left to right, "some bracketing" the share whose answer some bracketing gives,
 "unique" the share where every bracketing that composes gives that answer. With --model, the closure model's
-learned table (`graph_readout=relation`: its classes are the labels) is scored on the kinship compositions with
-one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs, and composes every
+learned table (`graph_readout=relation`: its classes are the labels, or with factored_labels their gender-free base
+relations, and then a chain is right when it composes to the answer's base relation) is scored on the kinship
+compositions with one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs, and composes every
 test file's gold chains with it (`ClosureEncoder.compose_chains`, column "model table"): each chain edge at its
 label's class (where `run_pipeline` starts it, `ClosureEncoder.favour`) and no other edge in the story. That is
 what the model would answer with a perfect story reader where it still reads an edge as its label's class; the
@@ -36,7 +37,7 @@ from typing import NamedTuple
 from clutrr_people import text_chains
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import compose_relations, read_clutrr
+from kgreason.data.clutrr import RELATIONS, compose_relations, read_clutrr
 
 
 def training_table(records) -> dict[tuple[str, str], str]:
@@ -100,11 +101,14 @@ def score_folder(folder: Path, model: ClosureTable | None = None) -> dict:
 
 
 class ClosureTable(NamedTuple):
-    """A trained closure model's composition: its encoder and the labels its first classes are."""
+    """A trained closure model's composition: its encoder, its labels, each label's relation class (the label itself,
+    or with factored_labels its gender-free base relation) and each class's name."""
 
     directory: Path
     encoder: object  # kgreason.encoders.graph.ClosureEncoder
     labels: list[str]
+    label_class: list[int]
+    class_names: list[str]
 
 
 def load_closure_table(model_dir: Path) -> ClosureTable:
@@ -112,42 +116,64 @@ def load_closure_table(model_dir: Path) -> ClosureTable:
 
     model = FusionModel.from_pretrained(model_dir)
     encoder = model.graph.encoder
-    if encoder.name != "closure" or model.config.graph_readout != "relation" or model.config.factored_labels:
-        raise SystemExit(f"{model_dir}: --model needs a closure model whose relation classes are its labels "
-                         "(graph_readout=relation, without factored_labels)")
-    return ClosureTable(model_dir, encoder, json.loads((model_dir / "labels.json").read_text())["names"])
+    if encoder.name != "closure" or model.config.graph_readout != "relation":
+        raise SystemExit(f"{model_dir}: --model needs a closure model whose relation classes are its labels or their "
+                         "base relations (graph_readout=relation)")
+    labels = json.loads((model_dir / "labels.json").read_text())["names"]
+    factors = model.config.graph_options["label_factors"] if model.config.factored_labels else None
+    return closure_table(model_dir, encoder, labels, factors)
+
+
+def closure_table(directory: Path, encoder, labels: list[str], label_factors: list[list[int]] | None) -> ClosureTable:
+    """The table of `encoder`, whose classes are the `labels` or, with `label_factors` (`kinship_algebra`), the
+    labels' base relations."""
+    if label_factors is None:
+        return ClosureTable(directory, encoder, labels, list(range(len(labels))), labels)
+    label_class = [relation_class for relation_class, _ in label_factors]
+    class_names = [RELATIONS[labels[label_class.index(c)]][0] for c in range(encoder.classes)]
+    return ClosureTable(directory, encoder, labels, label_class, class_names)
 
 
 def chains_by_model(model: ClosureTable, chains: list[tuple[str, ...]], records) -> float | None:
-    """Share of `records` whose chain (one per record) the model's table composes to the answer (argmax over the
-    labels); None when a chain relation is not one of the model's labels."""
+    """Share of `records` whose chain (one per record) the model's table composes to the answer's class (argmax over
+    the named classes; with factored labels the answer's gender is taken as known); None when a chain relation is not
+    one of the model's labels."""
     if not all(relation in model.labels for chain in chains for relation in chain):
         return None
-    composed = model.encoder.compose_chains([[model.labels.index(r) for r in chain] for chain in chains])
-    answers = composed[:, :len(model.labels)].argmax(dim=-1).tolist()
-    return sum(model.labels[a] == record.target for a, record in zip(answers, records)) / len(records)
+    class_of = dict(zip(model.labels, model.label_class))
+    composed = model.encoder.compose_chains([[class_of[r] for r in chain] for chain in chains])
+    answers = composed[:, :len(model.class_names)].argmax(dim=-1).tolist()
+    return sum(a == class_of.get(record.target) for a, record in zip(answers, records)) / len(records)
 
 
 def score_model_table(model: ClosureTable, training_pairs: dict) -> dict:
-    """The closure model's table (argmax per pair of label classes) against the kinship compositions; each wrong
-    entry says whether its pair is in `training_pairs` (the gold table of the training chains)."""
+    """The closure model's table (argmax per pair of classes) against the kinship compositions of its labels' pairs
+    (with factored labels, each pair of base relations once); each wrong entry says whether its pair is in
+    `training_pairs` (the gold table of the training chains)."""
     import torch
 
-    labels, encoder = model.labels, model.encoder
+    encoder, class_of = model.encoder, dict(zip(model.labels, model.label_class))
     with torch.no_grad():
         table = (encoder.logit_scale * encoder.table).softmax(dim=-1)
-    checked, wrong = 0, []
-    for a, first in enumerate(labels):
-        for b, second in enumerate(labels):
+    trained = {(class_of.get(first), class_of.get(second)) for first, second in training_pairs}
+
+    def name(c: int) -> str:
+        return model.class_names[c] if c < len(model.class_names) else f"unnamed class {c}"
+
+    checked, wrong = set(), []
+    for first in model.labels:
+        for second in model.labels:
             expected = compose_relations(first, second)
-            if expected in labels:
-                checked += 1
-                got = labels[int(table[a, b].argmax())]
-                if got != expected:
-                    wrong.append({"pair": [first, second], "expected": expected, "got": got,
-                                  "probability": round(float(table[a, b].max()), 3),
-                                  "in_training_chains": (first, second) in training_pairs})
-    return {"model": str(model.directory), "compositions": checked, "right": checked - len(wrong), "wrong": wrong}
+            a, b = class_of[first], class_of[second]
+            if expected not in class_of or (a, b) in checked:
+                continue
+            checked.add((a, b))
+            got = int(table[a, b].argmax())
+            if got != class_of[expected]:
+                wrong.append({"pair": [name(a), name(b)], "expected": name(class_of[expected]), "got": name(got),
+                              "probability": round(float(table[a, b].max()), 3), "in_training_chains": (a, b) in trained})
+    return {"model": str(model.directory), "compositions": len(checked), "right": len(checked) - len(wrong),
+            "wrong": wrong}
 
 
 def main(argv: list[str] | None = None) -> int:

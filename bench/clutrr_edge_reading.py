@@ -18,7 +18,9 @@ between A and B: both directions, and the inverse edges of `--kinship-inverses` 
 relations, and a reading is right when its class is the gold relation's base).
 Then, per question (from the run's predictions of the same file): whether every pair of the gold chain starts
 right, against whether the answer is right, which tells the errors of reading single edges from the rest
-(composition, other paths between the people, the answer's gender).
+(composition, other paths between the people, the answer's gender), each for the questions whose text states the
+gold chain and for those whose text states a chain edge against it (`clutrr_people.text_against_gold`), where
+the gold answer is not what the text says.
 Prints two tables and writes bench/results/clutrr_edge_reading.json.
 """
 
@@ -31,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
+from clutrr_people import text_against_gold
 from common import RESULTS, environment, write_json
 
 from kgreason.data.batch import collate
@@ -59,7 +62,8 @@ def edge_kind(direction: str, read_as: str, gold: str) -> str:
 
 
 def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> tuple[Counter, Counter]:
-    """(edge counts by (kind, read right?), question counts by (every chain pair starts right?, answer right?))."""
+    """(edge counts by (kind, read right?), question counts by (text against the gold?, every chain pair starts right?,
+    answer right?))."""
     bundle = load_bundle(run / "model")
     model, labels = bundle.model.eval(), bundle.labels.names
     encoder = model.graph.encoder
@@ -71,7 +75,8 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> tu
     counts: Counter = Counter()
     questions: Counter = Counter()
     for path in files:
-        records = read_clutrr(path)
+        records = list(read_clutrr(path))
+        against = text_against_gold(records)
         if bundle.settings.rename_people:  # the story graphs hold the renamed people
             records = map(rename_people, records)
         gold = {record.id: record.gold for record in records}
@@ -113,7 +118,7 @@ def score(run: Path, files: list[Path], cache: Path, batch_size: int = 16) -> tu
                     counts[PAIR, pair_right] += 1
                     chain_right &= pair_right
                 if example.meta["id"] in answered:
-                    questions[chain_right, answered[example.meta["id"]]] += 1
+                    questions[against[example.meta["id"]], chain_right, answered[example.meta["id"]]] += 1
                 first_edge += example.num_edges
     return counts, questions
 
@@ -142,11 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'gold edge, read as':<42}{'n':>6}{'right':>8}")
     for kind, row in rows.items():
         print(f"{kind:<42}{row['n']:>6}{'' if row['right'] is None else format(row['right'], '.3f'):>8}")
-    chains = {f"chain pairs {'all right' if chain else 'not all right'}, answer {'right' if answer else 'wrong'}": n
-              for (chain, answer), n in sorted(questions.items(), reverse=True)}
-    print(f"\n{'question (predictions of the run)':<48}{'n':>6}")
+    chains = {f"text {'against' if against else 'states'} the gold, chain pairs {'all' if chain else 'not all'} "
+              f"right, answer {'right' if answer else 'wrong'}": n
+              for (against, chain, answer), n in sorted(questions.items())}
+    print(f"\n{'question (predictions of the run)':<72}{'n':>6}")
     for name, n in chains.items():
-        print(f"{name:<48}{n:>6}")
+        print(f"{name:<72}{n:>6}")
     write_json(args.output, {**environment(), "run": str(args.run), "data": [str(p) for p in args.data], "rows": rows,
                              "questions": chains})
     print(f"\nresults: {args.output}")

@@ -121,8 +121,10 @@ START, END = "<!-- logic-results:start -->", "<!-- logic-results:end -->"
 
 
 def run_one(name: str, spec: dict, variant: str, seed: int, args: argparse.Namespace) -> Path:
-    """Train (unless the run is there) and evaluate the transfer sets; returns the run directory."""
+    """Train (unless the run is there; a killed one continues from its checkpoint) and evaluate the transfer sets;
+    returns the run directory."""
     from kgreason.pipelines.run import evaluate_model, run_pipeline
+    from kgreason.pipelines.training import CHECKPOINT_DIR, STATE_FILE
 
     out = args.runs / f"{name}-{variant}-s{seed}"
     if not (out / "results.json").is_file():
@@ -132,6 +134,7 @@ def run_one(name: str, spec: dict, variant: str, seed: int, args: argparse.Names
                      model_kwargs=model.options, cache_dir=args.runs / "cache", generate_kwargs=spec.get("generate"),
                      preprocess_kwargs=model.preprocess or None,
                      progress=sys.stderr.isatty(), max_length=spec.get("max_length", args.max_length), limit=args.limit,
+                     resume=(out / "training" / CHECKPOINT_DIR / STATE_FILE).is_file(),
                      training_kwargs={"epochs": args.epochs, "batch_size": args.batch_size, "lr_text": args.lr_text,
                                       "lr_graph": args.lr_graph, "seed": seed, **model.training})
     for transfer in spec.get("transfer", ()):
@@ -305,7 +308,7 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS, help="the shared datasets folder")
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "logic", help="run directories (kept)")
@@ -325,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
                              "variant, kept apart from the runs the published tables come from)")
     parser.add_argument("--drop-missing", action="store_true",
                         help="rewrite a table even where it loses published runs that --runs and the record lack")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if not args.report_only:
         for name in args.only or EXPERIMENTS:
             for seed in args.seeds:

@@ -49,3 +49,21 @@ def test_the_plot_compares_lm_only_with_the_best_fused_variant_and_the_published
     series = logic.plot_series(by_fusion, ("CTP (published)", {"5": 0.97}))
     assert list(series) == ["lm_only-renamed", "graph_only-closure-weak6-renamed (2 seeds)", "CTP (published)"]
     assert series["graph_only-closure-weak6-renamed (2 seeds)"] == pytest.approx({"4": 0.85, "5": 0.6})
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_a_killed_run_continues_from_its_checkpoint(logic, tmp_path, monkeypatch, killed):
+    """run_one resumes a run directory that has a trainer checkpoint but no results.json, and starts afresh
+    otherwise (a checkpoint folder without its state file, written half, does not count)."""
+    import kgreason.pipelines.run as run
+
+    calls = []
+    monkeypatch.setattr(run, "run_pipeline", lambda *args, **kwargs: calls.append(kwargs))
+    args = logic.build_parser().parse_args(["--runs", str(tmp_path), "--datasets", str(tmp_path)])
+    out = tmp_path / "clutrr-clean-lm_only-s0"
+    (out / "training" / "checkpoint").mkdir(parents=True)
+    if killed:
+        (out / "training" / "checkpoint" / "trainer_state.json").write_text("{}")
+    assert logic.run_one("clutrr-clean", logic.EXPERIMENTS["clutrr-clean"], "lm_only", 0, args) == out
+    assert [call["resume"] for call in calls] == [killed]
+    assert calls[0]["out"] == out and calls[0]["training_kwargs"]["seed"] == 0
