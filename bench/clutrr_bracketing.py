@@ -154,7 +154,7 @@ def score_model_table(model: ClosureTable, training_pairs: dict) -> dict:
 
     encoder, class_of = model.encoder, dict(zip(model.labels, model.label_class))
     with torch.no_grad():
-        table = (encoder.logit_scale * encoder.table).softmax(dim=-1)
+        table = encoder.composition_table()
     trained = {(class_of.get(first), class_of.get(second)) for first, second in training_pairs}
 
     def name(c: int) -> str:

@@ -531,6 +531,11 @@ class ClosureEncoder(GraphEncoder):
       gender, from every sentence that relates them). Then the relation composes free of every middle person's
       attribute, and only the answer's own person is read for it. len(label_factors) must be hidden_size.
 
+    - `mirrored_table` (with `inverse`, an involution): the table keeps the law (r ∘ s)⁻¹ = s⁻¹ ∘ r⁻¹. Entry (a, b)
+      and entry (inverse b, inverse a), its classes inverted, share their logits (the mean of the two), so a
+      composition learned one way round is known the other: "spouse ∘ child = child" gives "parent ∘ spouse =
+      parent" (`composition_table`).
+
     `weak_relations` are relation types whose edges count as `weak_length` steps (in either direction) when pairs
     are ordered by distance: a pair is composed from the middle nodes of its shortest paths, so with CLUTRR's
     untyped "mentions" edges weak, a chain of typed edges is composed before an untyped shortcut between its ends
@@ -548,7 +553,7 @@ class ClosureEncoder(GraphEncoder):
     state is n² C per graph; a path length costs C² per (i, m, j) triple with m on a shortest i-j path of that
     length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C]
     class ids, a permutation. label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 …
-    max id. weak_relations: relation ids (< num_relations); weak_length: ≥ 1. unnamed_classes: ≥ 0.
+    max id. weak_relations: relation ids (< num_relations); weak_length: ≥ 1. unnamed_classes: ≥ 0. mirrored_table: bool.
     """
 
     name = "closure"
@@ -556,13 +561,14 @@ class ClosureEncoder(GraphEncoder):
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
                  read_target: bool = False, inverse: list[int] | None = None,
                  label_factors: list[list[int]] | None = None, weak_relations: list[int] | None = None,
-                 weak_length: int = 3, unnamed_classes: int = 0, **common: Any) -> None:
+                 weak_length: int = 3, unnamed_classes: int = 0, mirrored_table: bool = False, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
         super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
                                             "read_target": read_target, "inverse": inverse,
                                             "label_factors": label_factors, "weak_relations": weak_relations,
-                                            "weak_length": weak_length, "unnamed_classes": unnamed_classes})
+                                            "weak_length": weak_length, "unnamed_classes": unnamed_classes,
+                                            "mirrored_table": mirrored_table})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
@@ -571,7 +577,7 @@ class ClosureEncoder(GraphEncoder):
                              f"labels (classes None) without inverse (got {unnamed_classes}, classes={classes}, "
                              f"inverse={'set' if inverse is not None else None})")
         self.classes, self.max_nodes = classes or self.hidden_size + unnamed_classes, max_nodes
-        self._check_algebra(inverse, label_factors, read_target)
+        self._check_algebra(inverse, label_factors, read_target, mirrored_table)
         if weak_length < 1 or not all(0 <= r < self.num_relations for r in weak_relations or ()):
             raise ValueError(f"graph encoder 'closure': weak_relations must be relation ids in [0, {self.num_relations}) "
                              f"and weak_length ≥ 1 (got {weak_relations}, {weak_length})")
@@ -581,6 +587,8 @@ class ClosureEncoder(GraphEncoder):
         # backwards reading = forward reading [:, inverse_order]: class inverse[c] gets what class c had
         self.register_buffer("inverse_order", None if inverse is None else torch.argsort(torch.tensor(inverse)),
                              persistent=False)
+        # (a, b, c) -> (inverse b, inverse a, inverse c): the table entry each one is tied to
+        self.register_buffer("mirror", torch.tensor(inverse) if mirrored_table else None, persistent=False)
         self.register_buffer("factor_class", None if label_factors is None else
                              torch.tensor([c for c, _ in label_factors]), persistent=False)
         self.register_buffer("factor_attribute", None if label_factors is None else
@@ -604,9 +612,13 @@ class ClosureEncoder(GraphEncoder):
         del self.query  # the query node is where the relations are read from, not a vector
 
     def _check_algebra(self, inverse: list[int] | None, label_factors: list[list[int]] | None,
-                       read_target: bool) -> None:
-        """Raise ValueError unless `inverse` permutes the classes and `label_factors` has one (class, attribute ≥ 0)
-        per output unit."""
+                       read_target: bool, mirrored_table: bool) -> None:
+        """Raise ValueError unless `inverse` permutes the classes (and, for `mirrored_table`, is its own inverse) and
+        `label_factors` has one (class, attribute ≥ 0) per output unit."""
+        if mirrored_table and (inverse is None or sorted(inverse) != list(range(self.classes))
+                               or any(inverse[inverse[c]] != c for c in range(self.classes))):
+            raise ValueError(f"graph encoder 'closure': mirrored_table needs inverse, a permutation of the {self.classes} "
+                             f"classes that is its own inverse (inverse[inverse[c]] = c), got {inverse}")
         if inverse is not None:
             if sorted(inverse) != list(range(self.classes)):
                 raise ValueError(f"graph encoder 'closure': inverse must list each of the {self.classes} classes once "
@@ -676,7 +688,7 @@ class ClosureEncoder(GraphEncoder):
             weak = torch.isin(edge_type % self.num_relations, self.weak)
             lengths = torch.where(weak, self.weak_length, 1)
         distance = _path_lengths(pair, num_graphs, size, longest=self.num_layers, lengths=lengths)
-        table = (self.logit_scale * self.table.float()).softmax(dim=-1)
+        table = self.composition_table()
         farthest = int(distance.masked_fill(distance > self.num_layers, 0).max()) if size else 0
         for length in range(2, farthest + 1):
             relations = self._compose(relations, distance, length, table)
@@ -730,11 +742,20 @@ class ClosureEncoder(GraphEncoder):
         evidence[pair, classes] = self.logit_scale * 5.0  # each chain edge read as its class, near one-hot
         relations = evidence.view(len(chains), size, size, self.classes).log_softmax(dim=-1)
         distance = _path_lengths(pair, len(chains), size, longest=self.num_layers)
-        table = (self.logit_scale * self.table.float()).softmax(dim=-1)
+        table = self.composition_table()
         for length in range(2, min(size - 1, self.num_layers) + 1):
             relations = self._compose(relations, distance, length, table)
         ends = torch.tensor([len(chain) for chain in chains], device=device)
         return relations[torch.arange(len(chains), device=device), 0, ends]
+
+    def composition_table(self) -> Tensor:
+        """[C, C, C] float: row (a, b) the distribution of the class of a ∘ b (a pair's relation a, then b from its
+        second person on); with `mirrored_table`, entries (a, b, c) and (inverse b, inverse a, inverse c) are equal."""
+        logits = self.logit_scale * self.table.float()
+        if self.mirror is not None:
+            p = self.mirror
+            logits = 0.5 * (logits + logits[p][:, p][:, :, p].transpose(0, 1))
+        return logits.softmax(dim=-1)
 
     @staticmethod
     def _compose(relations: Tensor, distance: Tensor, length: int, table: Tensor) -> Tensor:

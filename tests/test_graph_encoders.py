@@ -543,6 +543,31 @@ def test_closure_factored_labels_read_the_relatives_gender_from_its_edges():
     assert accuracy["factored"] == 1.0 and accuracy["plain"] < 0.8, accuracy
 
 
+def test_closure_mirrored_table_learns_each_composition_both_ways_round():
+    """Classes parent, child, sibling, spouse (inverses child, parent, sibling, spouse). Trained only on
+    spouse ∘ child = child, the mirrored table also knows parent ∘ spouse = parent (its mirror: the inverses, the
+    other way round); the plain table does not. The mirrored table keeps T[a, b, c] = T[inv b, inv a, inv c]."""
+    inverse = [1, 0, 2, 3]
+    learned = {}
+    for mirrored in (False, True):
+        torch.manual_seed(0)
+        encoder = build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=4,
+                                      inverse=inverse, mirrored_table=mirrored)
+        optimizer = torch.optim.SGD([encoder.table], lr=0.5)
+        for _ in range(20):
+            optimizer.zero_grad()
+            (-encoder.composition_table()[3, 1, 1].log()).backward()
+            optimizer.step()
+        table = encoder.composition_table().detach()
+        learned[mirrored] = (table[3, 1].argmax().item(), table[0, 3, 0].item())
+        if mirrored:
+            p = torch.tensor(inverse)
+            torch.testing.assert_close(table, table[p][:, p][:, :, p].transpose(0, 1))
+            assert encoder.config["mirrored_table"] is True
+    assert learned[False][0] == learned[True][0] == 1
+    assert learned[True][1] > 0.9 and learned[False][1] < 0.5, learned
+
+
 def test_closure_input_errors():
     encoder = make_encoder("closure", {}, max_nodes=5)
     x, edge_index, edge_type, _ = random_graph(6, 8, seed=14)
@@ -561,6 +586,10 @@ def test_closure_input_errors():
                             read_target=True)
     with pytest.raises(ValueError, match="unnamed_classes must be ≥ 0, and is for classes that are the labels"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=3, unnamed_classes=2)
+    for inverse in (None, [1, 2, 0]):  # none, or a permutation that is not its own inverse
+        with pytest.raises(ValueError, match="mirrored_table needs inverse"):
+            build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=3, inverse=inverse,
+                                mirrored_table=True)
     with pytest.raises(ValueError, match="one .class in \\[0, 2\\), attribute ≥ 0. pair per output unit"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=2,
                             label_factors=[[0, 0]] * (HIDDEN - 1))
