@@ -339,10 +339,11 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), default=None, help="Preprocessing caches (default: OUT/cache); share one between runs on the same files.")
 @click.option("--resume", is_flag=True, help="Continue training from OUT/training/checkpoint (after a kill).")
+@click.option("--checkpoint-steps", type=click.IntRange(min=1), default=500, show_default=True, help="Also write the checkpoint every N optimizer steps inside an epoch (it is written at every epoch's end), so a kill loses at most N steps.")
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, as_json, quiet) -> None:
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, checkpoint_steps, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -371,7 +372,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
         preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
-                         "mixed_precision": "bf16" if bf16 else "no", "device": device},
+                         "mixed_precision": "bf16" if bf16 else "no", "device": device, "checkpoint_steps": checkpoint_steps},
     )
     if as_json:
         click.echo(json.dumps(result.tests, indent=1))

@@ -11,9 +11,11 @@ bf16 autocast, FGM / PGD adversarial training, early stopping, JSONL metrics and
 `save_pretrained` files, `optimizer.safetensors` and `trainer_state.json`: nothing is pickled) and `best/`. Both
 directories are written to a temporary directory first and then renamed into place.
 
-A resumed run gives the same weights and metrics as an uninterrupted one: each epoch's data order comes from the
-train loader's sampler generator seeded with `seed + epoch`, and the checkpoint holds the Python, NumPy and torch
-random states as they were at the end of its epoch.
+The checkpoint is written at the end of every epoch and every `checkpoint_steps` optimizer steps inside one, so a
+kill loses at most that many steps. A resumed run gives the same weights and metrics as an uninterrupted one: each
+epoch's data order comes from the train loader's sampler generator seeded with `seed + epoch` (a run resumed
+inside an epoch skips the batches that epoch had done), the checkpoint holds the Python, NumPy and torch random
+states as they were when it was written, and `metrics.jsonl` is cut back to the lines written before it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class TrainingConfig:
     device: "auto" (CUDA when available, else CPU), or a torch device name
     max_steps: stop after this many optimizer steps (None: `epochs` full passes)
     logging_steps: write a `metrics.jsonl` line every this many steps
+    checkpoint_steps: also write the checkpoint every this many optimizer steps inside an epoch (None: at the end
+        of each epoch only)
     """
 
     epochs: int = 3
@@ -86,15 +90,18 @@ class TrainingConfig:
     device: str = "auto"
     max_steps: int | None = None
     logging_steps: int = 50
+    checkpoint_steps: int | None = 500
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
             raise ValueError(f"TrainingConfig.mixed_precision={self.mixed_precision!r}: use one of {MIXED_PRECISION}")
         if self.adversarial not in ADVERSARIAL:
             raise ValueError(f"TrainingConfig.adversarial={self.adversarial!r}: use one of {ADVERSARIAL}")
-        if self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1) or self.logging_steps < 1:
-            raise ValueError(f"TrainingConfig: epochs ({self.epochs}), max_steps ({self.max_steps}) and logging_steps "
-                             f"({self.logging_steps}) must be at least 1")
+        if self.epochs < 1 or self.logging_steps < 1 or any(
+                steps is not None and steps < 1 for steps in (self.max_steps, self.checkpoint_steps)):
+            raise ValueError(f"TrainingConfig: epochs ({self.epochs}), max_steps ({self.max_steps}), logging_steps "
+                             f"({self.logging_steps}) and checkpoint_steps ({self.checkpoint_steps}) must be at "
+                             "least 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"TrainingConfig.warmup_ratio={self.warmup_ratio}: use a share in [0, 1)")
 
@@ -265,6 +272,7 @@ class Trainer:
             word_embedding_weight(model), method=config.adversarial, epsilon=config.adversarial_epsilon,
             steps=config.adversarial_steps, alpha=config.adversarial_alpha)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self._resumed_rng: dict[str, Any] | None = None  # a checkpoint's random states, for inside its epoch
 
     # -- running the model -------------------------------------------------------------------------------------
     def _autocast(self):
@@ -344,36 +352,51 @@ class Trainer:
         return "epochs" if state["epoch"] >= self.config.epochs else None
 
     def _train_epoch(self, epoch: int, state: dict[str, Any]) -> dict[str, Any]:
-        """One pass over the train loader (cut at `max_steps`); returns the epoch's metrics record."""
+        """One pass over the train loader (cut at `max_steps`), from where `state["in_epoch"]` left it when the run
+        resumed inside the epoch; returns the epoch's metrics record."""
         generator = getattr(getattr(self.train_loader, "sampler", None), "generator", None)
         if generator is not None:
             generator.manual_seed(self.config.seed + epoch)
-        started = window_start = time.perf_counter()
-        epoch_loss, epoch_steps, examples, window_losses, window_examples = 0.0, 0, 0, [], 0
+        done = state["in_epoch"] or _fresh_epoch()
+        started = window_start = time.perf_counter() - done["seconds"]
+        batches = iter(self.train_loader)  # draws from the global torch generator: before its state is restored
         with _progress(self.steps_per_epoch, f"epoch {epoch}") as advance:
-            for batch in self.train_loader:
+            for _ in range(done["batches"]):
+                next(batches)
+                advance()
+            if self._resumed_rng is not None:
+                _set_rng_states(self._resumed_rng)
+                self._resumed_rng = None
+            for batch in batches:
                 loss = self.train_step(batch)
                 advance()
+                done["batches"] += 1
                 if loss is None:
                     continue
                 state["step"] += 1
-                epoch_loss, epoch_steps = epoch_loss + loss, epoch_steps + 1
-                examples += batch.batch_size
-                window_losses.append(loss)
-                window_examples += batch.batch_size
+                done["loss"], done["steps"] = done["loss"] + loss, done["steps"] + 1
+                done["examples"] += batch.batch_size
+                done["window_losses"].append(loss)
+                done["window_examples"] += batch.batch_size
                 if state["step"] % self.config.logging_steps == 0:
                     now = time.perf_counter()
                     self._log({"type": "step", "epoch": epoch, "step": state["step"],
-                               "loss": sum(window_losses) / len(window_losses), "lr": self._learning_rates(),
-                               "examples_per_second": window_examples / max(now - window_start, 1e-9),
+                               "loss": sum(done["window_losses"]) / len(done["window_losses"]),
+                               "lr": self._learning_rates(),
+                               "examples_per_second": done["window_examples"] / max(now - window_start, 1e-9),
                                "seconds": now - started})
-                    window_start, window_losses, window_examples = now, [], 0
+                    window_start, done["window_losses"], done["window_examples"] = now, [], 0
                 if self.config.max_steps is not None and state["step"] >= self.config.max_steps:
                     break
+                every = self.config.checkpoint_steps
+                if every is not None and state["step"] % every == 0 and done["batches"] < self.steps_per_epoch:
+                    state["in_epoch"] = {**done, "seconds": time.perf_counter() - started}
+                    self._save_checkpoint(state)
+        state["in_epoch"] = None
         seconds = time.perf_counter() - started
         return {"type": "epoch", "epoch": epoch, "step": state["step"],
-                "loss": epoch_loss / epoch_steps if epoch_steps else None, "lr": self._learning_rates(),
-                "examples_per_second": examples / max(seconds, 1e-9), "seconds": seconds}
+                "loss": done["loss"] / done["steps"] if done["steps"] else None, "lr": self._learning_rates(),
+                "examples_per_second": done["examples"] / max(seconds, 1e-9), "seconds": seconds}
 
     def _learning_rates(self) -> dict[str, float]:
         return {group["name"]: group["lr"] for group in self.optimizer.param_groups}
@@ -405,8 +428,10 @@ class Trainer:
             self.model.save_pretrained(directory)
             tensors, optimizer_json = _flatten_optimizer(self.optimizer.state_dict())
             save_file(tensors, str(directory / OPTIMIZER_FILE))
+            metrics = self.output_dir / METRICS_FILE
             full = {**state, "config": asdict(self.config), "optimizer": optimizer_json,
-                    "scheduler": self.scheduler.state_dict(), "rng": _rng_states()}
+                    "scheduler": self.scheduler.state_dict(), "rng": _rng_states(),
+                    "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0}
             (directory / STATE_FILE).write_text(json.dumps(full) + "\n", encoding="utf-8")
 
         self._write_atomically(CHECKPOINT_DIR, write)
@@ -423,12 +448,26 @@ class Trainer:
         self.optimizer.load_state_dict(_unflatten_optimizer(load_file(str(directory / OPTIMIZER_FILE)),
                                                             full["optimizer"], self.optimizer))
         self.scheduler.load_state_dict(full["scheduler"])
-        _set_rng_states(full["rng"])  # last: building the loaded model above drew random numbers
-        return {key: full[key] for key in FRESH_STATE}
+        metrics = self.output_dir / METRICS_FILE
+        if metrics.exists():  # the lines written after the checkpoint are written again
+            with metrics.open("r+b") as handle:
+                handle.truncate(full.get("metrics_bytes", metrics.stat().st_size))
+        if full.get("in_epoch"):  # restored once the epoch's iterator is made (`_train_epoch`)
+            self._resumed_rng = full["rng"]
+        else:
+            _set_rng_states(full["rng"])  # last: building the loaded model above drew random numbers
+        return {key: full.get(key, value) for key, value in FRESH_STATE.items()}
 
 
 FRESH_STATE = {"epoch": 0, "step": 0, "best_metric": None, "best_epoch": 0, "epochs_without_improvement": 0,
-               "stopped": None, "history": []}  # the loop state a checkpoint keeps, before the first epoch
+               "stopped": None, "history": [], "in_epoch": None}  # the loop state a checkpoint keeps, before the first epoch
+
+
+def _fresh_epoch() -> dict[str, Any]:
+    """What an epoch has done so far (kept in a checkpoint written inside it): batches read, the sum and count of
+    its losses, examples, seconds, and the logging window's losses and examples."""
+    return {"batches": 0, "loss": 0.0, "steps": 0, "examples": 0, "seconds": 0.0, "window_losses": [],
+            "window_examples": 0}
 
 
 def _fresh_state(seed: int) -> dict[str, Any]:

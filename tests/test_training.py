@@ -118,6 +118,46 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tokenizer, loader
     assert (result.best_epoch, result.best_metric) == (expected.best_epoch, expected.best_metric)
 
 
+def test_a_kill_inside_an_epoch_loses_only_the_steps_after_the_last_checkpoint(tokenizer, loaders, tmp_path):
+    """4 batches an epoch, a checkpoint every 3 steps (steps 3 and 6 fall inside epochs 1 and 2): killed at step
+    8, the run resumes from step 6, skips the 2 batches epoch 2 had done, and ends as the uninterrupted run does,
+    metrics.jsonl included (less its timings; step 7's line, written before the kill, is not there twice)."""
+    every = {"checkpoint_steps": 3, "logging_steps": 1}
+    straight = trainer(tokenizer, loaders, tmp_path / "straight", **every)
+    expected = straight.fit()
+
+    interrupted = trainer(tokenizer, loaders, tmp_path / "resumed", **every)
+    steps, step = [], interrupted.train_step
+
+    def killed_at_step_8(batch):
+        steps.append(1)
+        if len(steps) == 8:
+            raise KeyboardInterrupt
+        return step(batch)
+
+    interrupted.train_step = killed_at_step_8
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    state = json.loads((tmp_path / "resumed" / CHECKPOINT_DIR / "trainer_state.json").read_text())
+    assert (state["epoch"], state["step"], state["in_epoch"]["batches"]) == (1, 6, 2)
+    torch.manual_seed(123)
+    resumed = trainer(tokenizer, loaders, tmp_path / "resumed", model_seed=1, **every)
+    taken = []
+    resumed.train_step = lambda batch: taken.append(1) or Trainer.train_step(resumed, batch)
+    result = resumed.fit(resume=True)
+    assert len(taken) == 2  # steps 7 and 8
+    assert torch.equal(final_logits(resumed.model, loaders[1]), final_logits(straight.model, loaders[1]))
+    for mine, theirs in zip(result.epochs, expected.epochs, strict=True):
+        assert mine["loss"] == theirs["loss"] and mine["dev_metric"] == theirs["dev_metric"]
+
+    def lines(run):
+        timings = {"seconds", "examples_per_second"}
+        return [{k: v for k, v in json.loads(line).items() if k not in timings}
+                for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    assert lines("resumed") == lines("straight")
+
+
 def test_resume_without_checkpoint_says_so(tokenizer, loaders, tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         trainer(tokenizer, loaders, tmp_path).fit(resume=True)
