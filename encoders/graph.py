@@ -615,10 +615,6 @@ class ClosureEncoder(GraphEncoder):
                        read_target: bool, mirrored_table: bool) -> None:
         """Raise ValueError unless `inverse` permutes the classes (and, for `mirrored_table`, is its own inverse) and
         `label_factors` has one (class, attribute ≥ 0) per output unit."""
-        if mirrored_table and (inverse is None or sorted(inverse) != list(range(self.classes))
-                               or any(inverse[inverse[c]] != c for c in range(self.classes))):
-            raise ValueError(f"graph encoder 'closure': mirrored_table needs inverse, a permutation of the {self.classes} "
-                             f"classes that is its own inverse (inverse[inverse[c]] = c), got {inverse}")
         if inverse is not None:
             if sorted(inverse) != list(range(self.classes)):
                 raise ValueError(f"graph encoder 'closure': inverse must list each of the {self.classes} classes once "
@@ -626,6 +622,9 @@ class ClosureEncoder(GraphEncoder):
             if read_target:
                 raise ValueError("graph encoder 'closure': inverse reads a backward edge as its forward reading "
                                  "inverted, read_target reads each direction's own target; use one of them")
+        if mirrored_table and (inverse is None or any(inverse[inverse[c]] != c for c in range(self.classes))):
+            raise ValueError(f"graph encoder 'closure': mirrored_table needs inverse, a permutation of the {self.classes} "
+                             f"classes that is its own inverse (inverse[inverse[c]] = c), got {inverse}")
         if label_factors is not None and (
                 len(label_factors) != self.hidden_size
                 or not all(len(f) == 2 and 0 <= f[0] < self.classes and f[1] >= 0 for f in label_factors)):
