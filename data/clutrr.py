@@ -615,6 +615,7 @@ _GENDERED_PRONOUNS = {
 _NAMING = {"named", "called"}
 _HAVE = {"has", "had", "have", "raised"}  # "[A] has three kids: ...", "[A] had a son, [B]", "who raised three kids:"
 _MARRIAGE = {"married", "marriage", "couple", "wed", "newlyweds"}
+_OWNERLESS_BEFORE = {"with", "for", "to"}  # "[A] went out with daughter [B]": the subject's daughter
 _GRANDPARENT_OF_NEWBORN = {"maternal", "paternal"}  # "[A] had a baby ... the new maternal grandmother, [B]"
 _LINK_WORDS = {",", "who", "is", "was", "the", "a", "an", "another", "also", "one"}
 _FUNCTION_WORDS = {  # never skipped as adjectives inside a kinship phrase ("his favorite son")
@@ -700,7 +701,9 @@ def story_graphs(
     brother", "[A] has a son named [B]" (and "... named [B] who has a son named [C]": B's son), "[B], his son",
     "[A] and granddaughter [B]", "her daughter's son" composed to grandson; lists "his sons [B] and [C]" or
     "raised three kids: [B], [C]", who are then siblings too ("her parents, [B] and [C]": a couple); "[B] and
-    [C] asked their mother": siblings; "[A] and [B] got married"). A possessive pronoun stands for the
+    [C] asked their mother": siblings; "[A], [B] and [C] were all siblings"; "[A] and [B] got married"; CLUTRR's
+    possessive without "'s", "took [A] daughter [B]"; "[A] went out with daughter [B]", a kin word after "with",
+    "for" or "to" with no owner: the subject's). A possessive pronoun stands for the
     nearest person named before it whose gender (read from the story's kinship words and pronouns) fits, or
     for the owner of the person it reaches if that one came in by the same pronoun ("[A] took his son [B] to
     see his sister [C]": A's sister); "their" for everybody named before it; through an unnamed relative when
@@ -948,6 +951,8 @@ def _phrase_before(items: list[_Item], i: int) -> _Phrase | None:
         if j < 0:
             return None
         word = items[j].word
+        if items[j].mention >= 0:  # "took [A] daughter [B]": CLUTRR's possessive without "'s"
+            return _Phrase(relation, "mention", j, mention=items[j].mention)
         if word in _POSSESSIVE and j > 0:
             before = items[j - 1]
             if before.mention >= 0:
@@ -963,6 +968,8 @@ def _phrase_before(items: list[_Item], i: int) -> _Phrase | None:
             return _Phrase(("parent", relation[1]), "subject", j)
         if word in _HAVE or (word in ("a", "an") and j > 0 and items[j - 1].word in _HAVE):
             return _had_by(items, relation, j)
+        if word in _OWNERLESS_BEFORE and j > 0:  # "[A] spends her time with daughter [B]"
+            return _Phrase(relation, "subject", j + 1)
         return None
 
 
@@ -1140,7 +1147,8 @@ def _typed_relations(segment: _Segment, people: list[str], genders: dict[str, st
             earlier = introduced[previous]
             relation = listed or earlier.relation
             found.extend(_Typed(owner, items[p].mention, relation) for owner in earlier.owners)
-            introduced[p] = _Introduced(earlier.owners, relation, earlier.plural, earlier.how)
+            plural = any(x.word in _PLURAL_KIN for x in items[previous + 1 : p]) if listed else earlier.plural
+            introduced[p] = _Introduced(earlier.owners, relation, plural, earlier.how)
             if {relation[0], earlier.relation[0]} <= {"child", "sibling"}:  # two children of A: siblings
                 found.append(_Typed(items[previous].mention, items[p].mention, ("sibling", relation[1])))
             elif relation[0] == earlier.relation[0] == "parent":  # "her parents, [B] and [C]": a couple
@@ -1229,14 +1237,26 @@ def _relations_between(
         phrase = _phrase_after(items, q + 1)
         if phrase is not None and not _named_after(items, phrase[1]):
             return [_Typed(owner, relative, phrase[0])]
-    if middle == ["and"]:
-        rest = [item.word for item in items[q + 1 :]]
+    if middle in (["and"], [","], [",", "and"]):
+        rest = [item.word for item in items[_list_end(items, q) + 1 :]]
+        if rest[:1] in (["are"], ["were"]) and rest[1:2] in (["all"], ["both"]):
+            del rest[1]
         kin = _KIN_WORDS.get(rest[1]) if len(rest) > 1 and rest[0] in ("are", "were") else None
-        if kin and kin[0] in ("sibling", "spouse"):  # "[B] and [A] are siblings"
+        if kin and kin[0] in ("sibling", "spouse"):  # "[B] and [A] are siblings", "[B], [A] and [C] were all siblings"
             return [_Typed(relative, owner, (kin[0], kin[1] or genders.get(people[owner])))]
-        if _MARRIAGE & set(rest):  # "[B] and [A] have a happy marriage"
+        if middle == ["and"] and _MARRIAGE & set(rest):  # "[B] and [A] have a happy marriage"
             return [_Typed(relative, owner, ("spouse", genders.get(people[owner])))]
     return []
+
+
+def _list_end(items: list[_Item], q: int) -> int:
+    """The item index of the last name of the list of names that goes on from the one at `q` ("[A], [B], and [C]")."""
+    end, i = q, q + 1
+    while i < len(items) and items[i].word in (",", "and"):
+        i += 1
+        if i < len(items) and items[i].mention >= 0:
+            end, i = i, i + 1
+    return end
 
 
 def _only_links(words: list[str]) -> bool:

@@ -430,6 +430,14 @@ def test_each_template_gives_its_relation_in_the_right_direction(template, relat
         ("[Al] wanted to buy his sister a gift but her son [Bo] said she did n't want any.", [("Al", "nephew", "Bo")]),
         ("[Kay] took a walk with her grandson [Lou]. When his wife never returned, [Mo] called the police.",
          [("Kay", "grandson", "Lou"), ("Mo", "wife", "Kay")]),
+        # CLUTRR's possessive without "'s"; a kin word with no owner after "with": the subject's relative
+        ("[Gus] and his brother [Hal] took [Gus] daughter [Ivy] out.", [("Gus", "brother", "Hal"), ("Gus", "daughter", "Ivy")]),
+        ("[Hal] went to dinner with daughter [Ivy] and his father [Jon].", [("Hal", "daughter", "Ivy"), ("Hal", "father", "Jon")]),
+        ("Since retiring, [Ann] spends her time with daughter [Cora] and son [Ben].",
+         [("Ann", "daughter", "Cora"), ("Ann", "son", "Ben"), ("Cora", "brother", "Ben")]),
+        ("[Ann] cooked for her mother [Beth] and her brothers [Carl] and [Dan].",  # the plural starts a list
+         [("Ann", "mother", "Beth"), ("Ann", "brother", "Carl"), ("Ann", "brother", "Dan"), ("Carl", "brother", "Dan")]),
+        ("[Carl], [Dan], and [Eva] were all siblings. [Eva] lost her hat.", [("Carl", "sibling", "Dan"), ("Dan", "sister", "Eva")]),
     ],
 )  # fmt: skip
 def test_kinship_rules(text, expected):
