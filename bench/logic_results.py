@@ -103,6 +103,11 @@ VARIANTS = {  # the tables show every variant that has a run directory
         options={**CLOSURE.options, "factored_labels": True, "untyped_edge_length": 6,
                  "graph_options": {"mirrored_table": True}},
         preprocess={"rename_people": True}),
+    # both, and 30% of the edges read from their type alone while training (`text_dropout`)
+    "graph_only-closure-factored-weak6-textdrop3-renamed": CLOSURE._replace(
+        options={**CLOSURE.options, "factored_labels": True, "untyped_edge_length": 6,
+                 "graph_options": {"text_dropout": 0.3}},
+        preprocess={"rename_people": True}),
 }
 DEFAULT_VARIANTS = ("lm_only", "late-sentence", "graph_only-sentence")
 CTP = {"5": 0.9784, "6": 0.9619, "7": 0.9806, "8": 0.9778, "9": 0.9435, "10": 0.8934}  # published, data_db9b8f04, by k
@@ -259,7 +264,8 @@ def markdown(found: dict, args: argparse.Namespace) -> str:
              "edge counts as 6 steps in the closure, so that typed chains are composed first (`untyped_edge_length=6`); "
              "`-unnamed8`: 8 relation classes that no label names (`graph_options={unnamed_classes: 8}`); "
              "`-mirrored`: the composition table tied to its mirror, (a ∘ b)⁻¹ = b⁻¹ ∘ a⁻¹ "
-             "(`graph_options={mirrored_table: true}`). A published result, where an experiment has one, is its own "
+             "(`graph_options={mirrored_table: true}`); `-textdrop3`: 30% of the edges read from their type alone "
+             "while training (`graph_options={text_dropout: 0.3}`). A published result, where an experiment has one, is its own "
              "column.", ""]
     for name, by_fusion in found.items():
         spec = EXPERIMENTS[name]

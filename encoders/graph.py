@@ -542,6 +542,10 @@ class ClosureEncoder(GraphEncoder):
     (whose reading still joins that pair's product, as every pair's own edges do), and the shortcut carries
     compositions on only where it is no longer than the typed chains.
 
+    `text_dropout` drops an edge's reading of its text (`edge_attr`) with that probability while training, the
+    whole reading of that edge, so that its type alone must say its relation: the types a story reader gives are
+    then trusted as far as they are right, not only as far as the training sentences' text is like the test's.
+
     `unnamed_classes` (only where the classes are the labels, `classes` None) adds classes that no label names, for
     the relations a chain passes through that have no label of their own: CLUTRR names no cousin or sibling-in-law,
     so without them the pair (A, A's cousin) must take some label's class ("uncle"), and every longer pair composed
@@ -554,6 +558,7 @@ class ClosureEncoder(GraphEncoder):
     length, and C³ per distinct (i, m): meant for story graphs, not retrieved background subgraphs). inverse: [C]
     class ids, a permutation. label_factors: [hidden_size] pairs (class id, attribute id); the attributes are 0 …
     max id. weak_relations: relation ids (< num_relations); weak_length: ≥ 1. unnamed_classes: ≥ 0. mirrored_table: bool.
+    text_dropout: in [0, 1).
     """
 
     name = "closure"
@@ -561,14 +566,15 @@ class ClosureEncoder(GraphEncoder):
     def __init__(self, *, classes: int | None = None, max_nodes: int = 64, logit_scale: float = 20.0,
                  read_target: bool = False, inverse: list[int] | None = None,
                  label_factors: list[list[int]] | None = None, weak_relations: list[int] | None = None,
-                 weak_length: int = 3, unnamed_classes: int = 0, mirrored_table: bool = False, **common: Any) -> None:
+                 weak_length: int = 3, unnamed_classes: int = 0, mirrored_table: bool = False,
+                 text_dropout: float = 0.0, **common: Any) -> None:
         """common: `GraphEncoder`'s hidden_size, num_relations, num_layers (longest path composed), dropout,
         inverse_edges."""
         super().__init__(**common, options={"classes": classes, "max_nodes": max_nodes, "logit_scale": logit_scale,
                                             "read_target": read_target, "inverse": inverse,
                                             "label_factors": label_factors, "weak_relations": weak_relations,
                                             "weak_length": weak_length, "unnamed_classes": unnamed_classes,
-                                            "mirrored_table": mirrored_table})
+                                            "mirrored_table": mirrored_table, "text_dropout": text_dropout})
         if (classes is not None and classes < 2) or max_nodes < 1 or self.hidden_size < 2:
             raise ValueError(f"graph encoder 'closure': classes (or hidden_size) must be ≥ 2 and max_nodes positive "
                              f"(got {classes}, {self.hidden_size}, {max_nodes})")
@@ -581,7 +587,9 @@ class ClosureEncoder(GraphEncoder):
         if weak_length < 1 or not all(0 <= r < self.num_relations for r in weak_relations or ()):
             raise ValueError(f"graph encoder 'closure': weak_relations must be relation ids in [0, {self.num_relations}) "
                              f"and weak_length ≥ 1 (got {weak_relations}, {weak_length})")
-        self.weak_length = weak_length
+        if not 0.0 <= text_dropout < 1.0:
+            raise ValueError(f"graph encoder 'closure': text_dropout must be in [0, 1), got {text_dropout}")
+        self.weak_length, self.text_dropout = weak_length, text_dropout
         self.register_buffer("weak", None if not weak_relations else torch.tensor(sorted(set(weak_relations))),
                              persistent=False)
         # backwards reading = forward reading [:, inverse_order]: class inverse[c] gets what class c had
@@ -648,6 +656,8 @@ class ClosureEncoder(GraphEncoder):
         """[E, C]: each (directed) edge's relation, as log-probabilities; target_states [E, hidden]: the input
         state of each edge's target, read with `read_target`."""
         backwards = edge_type >= self.num_relations  # all False without inverse_edges
+        if edge_attr is not None and self.training and self.text_dropout:  # some edges read by their type alone
+            edge_attr = edge_attr * (torch.rand_like(edge_attr[:, :1]) >= self.text_dropout)
         if self.inverse_order is not None:  # a backward edge: its forward reading, inverted
             logits = self.logit_scale * self.relation[edge_type - self.num_relations * backwards.long()]
             if edge_attr is not None:

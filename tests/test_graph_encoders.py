@@ -568,6 +568,23 @@ def test_closure_mirrored_table_learns_each_composition_both_ways_round():
     assert learned[True][1] > 0.9 and learned[False][1] < 0.5, learned
 
 
+def test_closure_text_dropout_reads_whole_edges_by_their_type_alone_while_training():
+    """With `text_dropout`, a training pass reads about that share of the edges from their type alone (the whole
+    text reading gone); evaluation reads every edge's text."""
+    encoder = make_encoder("closure", {"classes": 4, "text_dropout": 0.4}, dropout=0.0)
+    edge_type = torch.randint(0, RELATIONS, (2000,), generator=torch.Generator().manual_seed(0))
+    edge_attr = torch.randn(2000, HIDDEN, generator=torch.Generator().manual_seed(1))
+    type_only = encoder.edge_relations(edge_type, torch.zeros_like(edge_attr))
+    with torch.no_grad():
+        read = encoder.train().edge_relations(edge_type, edge_attr)
+        encoder.eval()
+        evaluated = encoder.edge_relations(edge_type, edge_attr)
+    by_type = (read - type_only).abs().amax(-1) < 1e-6
+    assert 0.35 < by_type.float().mean() < 0.45
+    torch.testing.assert_close(read[~by_type], evaluated[~by_type])
+    assert not ((evaluated - type_only).abs().amax(-1) < 1e-6).any()
+
+
 def test_closure_input_errors():
     encoder = make_encoder("closure", {}, max_nodes=5)
     x, edge_index, edge_type, _ = random_graph(6, 8, seed=14)
@@ -590,6 +607,8 @@ def test_closure_input_errors():
         with pytest.raises(ValueError, match="mirrored_table needs inverse"):
             build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=3, inverse=inverse,
                                 mirrored_table=True)
+    with pytest.raises(ValueError, match="text_dropout must be in"):
+        build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, text_dropout=1.0)
     with pytest.raises(ValueError, match="one .class in \\[0, 2\\), attribute ≥ 0. pair per output unit"):
         build_graph_encoder("closure", hidden_size=HIDDEN, num_relations=RELATIONS, classes=2,
                             label_factors=[[0, 0]] * (HIDDEN - 1))
