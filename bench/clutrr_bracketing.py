@@ -13,12 +13,12 @@ test chain is then composed from that table left to right ((r1 ∘ r2) ∘ r3 �
 "unique" the share where every bracketing that composes gives that answer. With --model, the closure model's
 learned table (`graph_readout=relation`: its classes are the labels, or with factored_labels their gender-free base
 relations, and then a chain is right when it composes to the answer's base relation) is scored on the kinship
-compositions with one answer (`kgreason.data.clutrr.compose_relations`), against the first folder's training pairs, and composes every
+compositions with one answer (`kgreason.data.kinship.compose_relations`), against the first folder's training pairs, and composes every
 test file's gold chains with it (`ClosureEncoder.compose_chains`, column "model table"): each chain edge at its
 label's class (where `run_pipeline` starts it, `ClosureEncoder.favour`) and no other edge in the story. That is
 what the model would answer with a perfect story reader where it still reads an edge as its label's class; the
 k = 2 row checks it, since a 2-chain is one table entry. Column "text faithful": the same with each chain as the
-story's text states it (`kgreason.data.clutrr.text_chain`: an edge the text states the other way round from its
+story's text states it (`kgreason.data.story_reader.text_chain`: an edge the text states the other way round from its
 gold, turned as the text says): what composing the text's own statements gives, not a ceiling (a trained model
 can learn CLUTRR's reversed phrasings from similar training sentences), beside the share of questions where the
 two differ ("text against gold"). Gold graphs: an analysis, not a model's result. Prints a table and
@@ -37,7 +37,8 @@ from typing import NamedTuple
 from clutrr_people import text_chains
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import RELATIONS, compose_relations, read_clutrr
+from kgreason.data.clutrr import read_clutrr
+from kgreason.data.kinship import RELATIONS, compose_relations
 
 
 def training_table(records) -> dict[tuple[str, str], str]:

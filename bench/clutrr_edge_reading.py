@@ -37,7 +37,8 @@ from clutrr_people import text_against_gold
 from common import RESULTS, environment, write_json
 
 from kgreason.data.batch import collate
-from kgreason.data.clutrr import KINSHIP, RELATIONS, read_clutrr
+from kgreason.data.clutrr import read_clutrr
+from kgreason.data.kinship import KINSHIP, RELATIONS
 from kgreason.data.renaming import rename_people
 from kgreason.data.text_graph import UNTYPED
 from kgreason.pipelines.bundle import load_bundle

@@ -12,7 +12,7 @@ For every folder and test file:
   (what a model that remembers who is whose relative can score);
 - "known people": share of the stories all of whose people occur in the training file;
 - "kinship differs": share whose gold label differs from the chain's relations (`f_comb`) composed left to right
-  by kinship (`kgreason.data.clutrr.compose_relations`), among the chains where every step has one kinship answer
+  by kinship (`kgreason.data.kinship.compose_relations`), among the chains where every step has one kinship answer
   ("[A]'s son's mother's mother" is A's mother-in-law; CLUTRR may say "mother"); for the training file too;
 - "chain ceiling": the most any answer that is a function of the chain's relations and its people's genders can
   score on the file: each (relations, genders) group answered with its most frequent gold label in the file. Below
@@ -54,9 +54,11 @@ from pathlib import Path
 
 from common import DEFAULT_DATASETS, RESULTS, clutrr_files, environment, score_clutrr_folders, write_json
 
-from kgreason.data.clutrr import compose_relations, read_clutrr, story_graphs, text_chain
+from kgreason.data.clutrr import read_clutrr
+from kgreason.data.kinship import compose_relations
 from kgreason.data.preprocess import Settings
 from kgreason.data.preprocess_tasks import load_nlp
+from kgreason.data.story_reader import story_graphs, text_chain
 
 FOLDERS = ("data_089907f8", "data_db9b8f04", "data_7c5b0e70", "data_06b8f2a1", "data_523348e6", "data_d83ecc3e")
 
@@ -129,7 +131,7 @@ def chain_ceiling(records: list) -> float:
 
 
 def text_chains(records: list) -> list[tuple[str, ...]]:
-    """Each record's gold chain as its story's text states it (`kgreason.data.clutrr.text_chain`, over the blank
+    """Each record's gold chain as its story's text states it (`kgreason.data.story_reader.text_chain`, over the blank
     pipeline's story graphs)."""
     nlp = load_nlp(Settings(task="clutrr", nlp="blank"))
     graphs = story_graphs([record.story for record in records], nlp=nlp)

@@ -9,7 +9,7 @@ What it measures:
 - CLUTRR: every `*_test.csv` of `--clutrr-folder` (default data_089907f8: k = 2..10), concatenated by this
   script into one temporary CSV, preprocessed with the real model (`--nlp`) into a fresh cache: examples/s
   end to end (worker start, model load, reading, graphs, writing); then the story graphs' quality against
-  CLUTRR's gold (`kgreason.data.clutrr.evaluate_story_graphs`, same pipeline): entity recall, gold story
+  CLUTRR's gold (`kgreason.data.story_reader.evaluate_story_graphs`, same pipeline): entity recall, gold story
   edges recovered, typed-edge label accuracy.
 - e-CARE dev against ConceptNet-100K (ingested by this script into a temporary store): examples/s end to end,
   and from the examples: the share with at least one linked concept in the premise and in each hypothesis,
@@ -107,9 +107,10 @@ def worker_startup(store: Path, nlp_name: str, repeats: int = 3) -> dict:
 
 def clutrr_quality(path: Path, nlp_name: str) -> dict:
     """Story-graph metrics against gold, with the pipeline the clutrr task uses (the model's senter)."""
-    from kgreason.data.clutrr import evaluate_story_graphs, read_clutrr
+    from kgreason.data.clutrr import read_clutrr
     from kgreason.data.preprocess import Settings
     from kgreason.data.preprocess_tasks import ClutrrPipelines
+    from kgreason.data.story_reader import evaluate_story_graphs
 
     nlp = ClutrrPipelines(Settings(task="clutrr", nlp=nlp_name)).sentences
     return evaluate_story_graphs(read_clutrr(path), nlp=nlp).to_dict()

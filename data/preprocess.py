@@ -60,7 +60,7 @@ class Settings:
         graph and always kept, so 2 hops mostly adds PageRank-pruned nodes at twice the cost)
     max_chars: longer texts are truncated (see the module docstring)
     kinship_inverses: clutrr: each typed kinship edge also in the other direction, under its inverse name
-        (`kgreason.data.clutrr.story_graphs`' `inverses`)
+        (`kgreason.data.story_reader.story_graphs`' `inverses`)
     rename_people: clutrr: each story read from a file has its people renamed (`kgreason.data.renaming`: a
         per-story draw of names, so that names carry nothing); questions asked through `GraphQA` keep theirs
     theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed

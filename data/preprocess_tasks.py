@@ -1,6 +1,6 @@
 """The tasks `kgreason.data.preprocess` knows: how each reads its file and turns records into examples.
 
-- clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.clutrr.story_graphs`); the label is
+- clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.story_reader.story_graphs`); the label is
   the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about (-1 for one
   the story does not mention: flagged `query_not_in_story`, kept and answered from the text).
 - proofwriter: a ProofWriter JSON/JSONL (also ProntoQA and FOLIO in the Logic-LM layout) → the theory graph of
@@ -168,7 +168,7 @@ def clutrr_gold_chain(record: Any) -> list[str] | None:
 
 
 def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings) -> list[KGQAExample]:
-    from .clutrr import has_bracketed_names, story_graphs
+    from .story_reader import has_bracketed_names, story_graphs
     from .renaming import rename_people
 
     if settings.rename_people:  # a file's records carry gold; a GraphQA question has none and keeps its names

@@ -17,7 +17,8 @@ import random
 import re
 from dataclasses import replace
 
-from .clutrr import FEMALE, MALE, ClutrrRecord
+from .clutrr import ClutrrRecord
+from .kinship import FEMALE, MALE
 
 NAME_POOL = {  # common English first names; none is a kinship word or a CLUTRR relation
     FEMALE: (

@@ -434,7 +434,7 @@ def _label_algebra(task: str, labels: Any) -> dict[str, Any]:
         raise TaskInputError(f"model option factored_labels: task {task!r} has no label algebra (its labels are not "
                              "a relation and an attribute of the answer's person)",
                              hint="use it with --task clutrr (kinship: base relation x gender), or leave it off")
-    from kgreason.data.clutrr import kinship_algebra
+    from kgreason.data.kinship import kinship_algebra
 
     return kinship_algebra(labels.names)
 

@@ -21,24 +21,19 @@ from kgreason.data.clutrr import (
     COLUMNS,
     NOISE_TYPES,
     STORY_TEMPLATES,
-    UNTYPED,
     ClutrrFormatError,
     ClutrrGold,
-    compose_relations,
-    evaluate_story_graphs,
-    kinship_algebra,
     family_relations,
     generate_clutrr,
-    inverse_relation,
     read_clutrr,
-    score_story_graph,
-    story_graph,
-    text_chain,
     write_clutrr,
 )
 from kgreason.data.family import generate_family
+from kgreason.data.kinship import compose_relations, inverse_relation, kinship_algebra
 from kgreason.data.preprocess import Settings
 from kgreason.data.preprocess_tasks import load_nlp
+from kgreason.data.story_reader import evaluate_story_graphs, score_story_graph, story_graph, text_chain
+from kgreason.data.text_graph import UNTYPED
 
 ROW = {  # the first row of data_089907f8/1.2,1.3_train.csv.gz, as SOURCE.md quotes it
     "": "0",

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from kgreason.data.clutrr import CLUTRR_RELATIONS, compose_relations, kinship_algebra
+from kgreason.data.clutrr import CLUTRR_RELATIONS
+from kgreason.data.kinship import compose_relations, kinship_algebra
 from kgreason.encoders.graph import ClosureEncoder
 
 LABELS = sorted(CLUTRR_RELATIONS)

@@ -8,10 +8,12 @@ import sys
 
 import pytest
 
-from kgreason.data.clutrr import FEMALE, MALE, generate_clutrr, story_graph, write_clutrr
+from kgreason.data.clutrr import generate_clutrr, write_clutrr
+from kgreason.data.kinship import FEMALE, MALE
 from kgreason.data.preprocess import Settings, preprocess
 from kgreason.data.preprocess_tasks import load_nlp
 from kgreason.data.renaming import NAME_POOL, rename_people
+from kgreason.data.story_reader import story_graph
 from kgreason.data.shards import ShardCache
 
 
@@ -87,7 +89,7 @@ def test_rename_people_is_a_preprocessing_setting_with_its_own_cache(tmp_path):
 
 
 def test_the_pool_names_are_distinct_and_no_kinship_word():
-    from kgreason.data.clutrr import RELATIONS
+    from kgreason.data.kinship import RELATIONS
 
     names = NAME_POOL[FEMALE] + NAME_POOL[MALE]
     assert len(set(names)) == len(names) and not {name.lower() for name in names} & set(RELATIONS)

@@ -193,7 +193,7 @@ def test_closure_relations_named_like_labels_start_at_that_label(tokenizer, tmp_
     """graph_readout="relation": the closure's classes are the labels, and a story edge read as "son" starts as
     the class the answer "son" is read from (the start survives a short training run). With factored_labels the
     classes are the gender-free kinship relations: "son" starts as "child", and the saved model keeps the algebra."""
-    from kgreason.data.clutrr import kinship_algebra
+    from kgreason.data.kinship import kinship_algebra
 
     result = run_pipeline("clutrr", "generated", out=tmp_path, text_encoder=tiny_text_encoder(tokenizer),
                           tokenizer=tokenizer, fusion="graph_only", graph_encoder="closure",
