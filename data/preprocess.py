@@ -64,7 +64,7 @@ class Settings:
     rename_people: clutrr: each story read from a file has its people renamed (`kgreason.data.renaming`: a
         per-story draw of names, so that names carry nothing); questions asked through `GraphQA` keep theirs
     theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed
-        theory (`kgreason.data.proofwriter.theory_graph`'s `closure`), and the question's subject and object are
+        theory (`kgreason.data.theory_graph.theory_graph`'s `closure`), and the question's subject and object are
         the query nodes (`meta["query_node_index"]`)
     """
 

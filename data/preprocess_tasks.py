@@ -218,7 +218,7 @@ def _no_resources(settings: Settings) -> None:
 
 
 def _build_proofwriter(records: list, _resources: None, settings: Settings) -> list[KGQAExample]:
-    from .proofwriter import theory_graph
+    from .theory_graph import theory_graph
 
     examples = []
     for record in records:
@@ -242,7 +242,7 @@ def statement_query(statement: str, graph: TextGraph) -> tuple[list[int], str]:
     """The fact a question states, as a query on `graph`: ([subject node, object node], its edge label), e.g.
     "Bob is not red." -> ([Bob's node, red's node], "not_is"). A side the graph lacks is -1; a statement that is
     not a fact sentence gives ([-1, -1], `UNTYPED`)."""
-    from .proofwriter import parse_statement
+    from .theory import parse_statement
 
     try:
         atom = parse_statement(statement)

@@ -10,32 +10,31 @@ import spacy
 from conftest import PROJECT_ROOT, dataset
 
 import kgreason.data.proofwriter as pw
-from kgreason.data.proofwriter import (
+import kgreason.data.theory as theory_module
+import kgreason.data.theory_graph as theory_graph_module
+from kgreason.data.proofwriter import check_records, generate_theories, read_proofwriter, with_proof_depths
+from kgreason.data.text_graph import TextGraph
+from kgreason.data.theory import (
     VARIABLE,
     Atom,
     ContradictionError,
     Rule,
-    TheoryGraph,
-    check_records,
     forward_chain,
-    generate_theories,
     parse_statement,
     parse_theory,
-    read_proofwriter,
     render_rule,
     rule_forms,
     singular,
-    theory_graph,
-    with_proof_depths,
 )
-from kgreason.data.text_graph import TextGraph
+from kgreason.data.theory_graph import TheoryGraph, theory_graph
 from kgreason.kg import ParseError
 
 X = VARIABLE
 
 
-def test_the_module_examples_run():
-    assert doctest.testmod(pw).failed == 0
+@pytest.mark.parametrize("module", [theory_module, theory_graph_module], ids=lambda module: module.__name__)
+def test_the_module_examples_run(module):
+    assert doctest.testmod(module).failed == 0
 
 
 # ---------------------------------------------------------------------------------------------- readers

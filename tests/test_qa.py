@@ -147,7 +147,7 @@ def test_evidence_says_which_edges_forward_chaining_proved(tmp_path):
     """A theory-closure edge (`meta["derived_depth"]` ≥ 1) is marked in the path, the edge list and the page; it
     keeps the sentence of the rule that concluded it."""
     from kgreason.data.preprocess_tasks import text_graph_example
-    from kgreason.data.proofwriter import theory_graph
+    from kgreason.data.theory_graph import theory_graph
 
     rule = "If someone chases the dog then they see the cat."
     graph = theory_graph(f"The bear chases the dog. {rule}", closure=True)
