@@ -358,7 +358,7 @@ def test_closure_weak_edges_do_not_shortcut_a_chain():
 
 def test_path_lengths_count_each_edge_its_steps():
     """0 -> 1 -> 2 -> 3 (1 step each) and 0 -> 3 (4 steps): d(0, 3) = 3; with the long edge at 2 steps, 2."""
-    from kgreason.encoders.graph import _path_lengths
+    from kgreason.encoders.closure import _path_lengths
 
     pair = torch.tensor([0 * 4 + 1, 1 * 4 + 2, 2 * 4 + 3, 0 * 4 + 3])
     for long_edge, expected in ((4, 3), (2, 2)):
