@@ -29,7 +29,7 @@ from kgreason.data.clutrr import (
     write_clutrr,
 )
 from kgreason.data.family import generate_family
-from kgreason.data.kinship import compose_relations, inverse_relation, kinship_algebra
+from kgreason.data.kinship import base_relation, compose_relations, inverse_relation, kinship_algebra
 from kgreason.data.preprocess import Settings
 from kgreason.data.preprocess_tasks import load_nlp
 from kgreason.data.story_reader import evaluate_story_graphs, score_story_graph, story_graph, text_chain
@@ -150,6 +150,11 @@ def test_inverse_and_composed_relations():
     assert inverse_relation("father-in-law", "female") == "daughter-in-law"
     assert compose_relations("daughter", "son") == "grandson" and compose_relations("mother", "husband") == "father"
     assert compose_relations("husband", "uncle") is None
+
+
+def test_base_relation_splits_a_gendered_name_and_passes_anything_else_through():
+    assert base_relation("mother") == ("parent", "female") and base_relation("son-in-law") == ("child-in-law", "male")
+    assert base_relation("parent") == ("parent", None) and base_relation("friend") == ("friend", None)
 
 
 def test_kinship_algebra_factors_each_label_into_a_base_relation_and_a_gender():
