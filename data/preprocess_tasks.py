@@ -168,8 +168,8 @@ def clutrr_gold_chain(record: Any) -> list[str] | None:
 
 
 def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings) -> list[KGQAExample]:
-    from .story_reader import has_bracketed_names, story_graphs
     from .renaming import rename_people
+    from .story_reader import has_bracketed_names, story_graphs
 
     if settings.rename_people:  # a file's records carry gold; a GraphQA question has none and keeps its names
         records = [rename_people(r) if getattr(r, "gold", None) is not None else r for r in records]

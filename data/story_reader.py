@@ -18,13 +18,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from .clutrr import ClutrrGold, ClutrrRecord
 from .kinship import FEMALE, KINSHIP, MALE, RELATIONS, base_relation, compose_relations, inverse_relation, relation_name
 from .text_graph import UNTYPED, TextGraph, TextGraphBuilder
 
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
     from spacy.tokens import Doc
+
+    from .clutrr import ClutrrGold, ClutrrRecord
 
 
 # ---------------------------------------------------------------------------------------------------------------
