@@ -63,6 +63,9 @@ class Settings:
         (`kgreason.data.story_reader.story_graphs`' `inverses`)
     rename_people: clutrr: each story read from a file has its people renamed (`kgreason.data.renaming`: a
         per-story draw of names, so that names carry nothing); questions asked through `GraphQA` keep theirs
+    gold_story: clutrr: each story read from a file is replaced by its gold graph, one sentence per gold story
+        edge (`kgreason.data.gold_story`; after the renaming). It reads the gold annotations: an upper bound, never
+        a model's result on the text; questions asked through `GraphQA` keep their text
     theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed
         theory (`kgreason.data.theory_graph.theory_graph`'s `closure`), and the question's subject and object are
         the query nodes (`meta["query_node_index"]`)
@@ -78,11 +81,12 @@ class Settings:
     max_chars: int = 5000
     kinship_inverses: bool = False
     rename_people: bool = False
+    gold_story: bool = False
     theory_closure: bool = False
     event_memory: str | None = None
 
     def __post_init__(self) -> None:
-        for option in ("kinship_inverses", "rename_people"):
+        for option in ("kinship_inverses", "rename_people", "gold_story"):
             if getattr(self, option) and self.task != "clutrr":
                 raise ValueError(f"{option} is for CLUTRR stories; task {self.task!r} has none: leave it off")
         if self.theory_closure and self.task != "proofwriter":

@@ -168,11 +168,14 @@ def clutrr_gold_chain(record: Any) -> list[str] | None:
 
 
 def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings) -> list[KGQAExample]:
+    from .gold_story import gold_story
     from .renaming import rename_people
     from .story_reader import has_bracketed_names, story_graphs
 
-    if settings.rename_people:  # a file's records carry gold; a GraphQA question has none and keeps its names
-        records = [rename_people(r) if getattr(r, "gold", None) is not None else r for r in records]
+    # a file's records carry gold; a GraphQA question has none and keeps its names and text
+    for wanted, change in ((settings.rename_people, rename_people), (settings.gold_story, gold_story)):
+        if wanted:
+            records = [change(r) if getattr(r, "gold", None) is not None else r for r in records]
     cleaned = [clean_text(record.story, max_chars=settings.max_chars) for record in records]
     graphs: list[TextGraph | None] = [None] * len(records)
 

@@ -27,6 +27,7 @@ class _Group(click.Group):
 # graph options shared by `preprocess` and `train` (they change the examples, hence the cache key)
 KINSHIP_INVERSES = click.option("--kinship-inverses", is_flag=True, help="clutrr: add each typed story edge's inverse (B is A's son -> A is B's mother, with A's gender as the story shows it).")
 RENAME_PEOPLE = click.option("--rename-people", is_flag=True, help="clutrr: give each story's people new names, drawn per story, so that names carry nothing (the official test files of the training task reuse its people).")
+GOLD_STORY = click.option("--gold-story", is_flag=True, help="clutrr, UPPER BOUND: replace each story by its gold graph, one sentence per gold edge (as CTP and GAT read CLUTRR); reads the evaluation-only annotations, so never a result on the text.")
 EVENT_MEMORY = click.option("--event-memory", default=None, type=click.Path(exists=True, dir_okay=False), help="ecare, copa: an event memory (`kgreason event-memory`): each choice is linked to the training question that matches it best, which the model reads.")
 THEORY_CLOSURE = click.option("--theory-closure", is_flag=True, help="proofwriter: add every literal that forward chaining proves from the parsed theory to its graph, and query the statement's subject and object.")
 
@@ -160,12 +161,13 @@ def info(store_dir) -> None:
 @click.option("--max-chars", type=click.IntRange(min=1), default=5000, show_default=True, help="Longer texts are truncated at a sentence end (flagged).")
 @KINSHIP_INVERSES
 @RENAME_PEOPLE
+@GOLD_STORY
 @THEORY_CLOSURE
 @EVENT_MEMORY
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, theory_closure, event_memory, limit, as_json, quiet) -> None:
+def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, limit, as_json, quiet) -> None:
     """Turn a task file into graph-grounded examples (story/theory graphs, or linked concepts and
     KG subgraphs with evidence paths), on every core, cached by input hash and settings, resumable.
 
@@ -181,7 +183,7 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
     summary = run_preprocess(
         input_path, output, task=task, workers=workers, shard_size=shard_size, limit=limit,
         progress=not quiet and sys.stderr.isatty(), nlp=nlp, store=store_dir, hops=hops, max_nodes=max_nodes,
-        max_chars=max_chars, kinship_inverses=kinship_inverses, rename_people=rename_people, theory_closure=theory_closure,
+        max_chars=max_chars, kinship_inverses=kinship_inverses, rename_people=rename_people, gold_story=gold_story, theory_closure=theory_closure,
         event_memory=event_memory,
     )
     if as_json:
@@ -332,6 +334,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--store", "store_dir", default=None, type=click.Path(exists=True, file_okay=False), help="KG store (ecare, copa).")
 @KINSHIP_INVERSES
 @RENAME_PEOPLE
+@GOLD_STORY
 @THEORY_CLOSURE
 @EVENT_MEMORY
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
@@ -343,7 +346,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, checkpoint_steps, as_json, quiet) -> None:
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, checkpoint_steps, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -369,7 +372,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
         task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
         workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, node_init=node_init, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
-        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
+        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "gold_story": gold_story, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
                          "mixed_precision": "bf16" if bf16 else "no", "device": device, "checkpoint_steps": checkpoint_steps},
@@ -377,7 +380,8 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
     if as_json:
         click.echo(json.dumps(result.tests, indent=1))
         return
-    _print_reports(result.tests, title=f"{task} / {result.fusion}: accuracy")
+    bound = " (UPPER BOUND: gold stories, not the text)" if gold_story else ""
+    _print_reports(result.tests, title=f"{task} / {result.fusion}: accuracy{bound}")
     for name, summary in result.preprocessing.items():
         flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
         if summary["errors"] or flagged:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import re
 import time
@@ -44,6 +45,8 @@ from kgreason.data.text_graph import UNTYPED
 from kgreason.kg.errors import TaskInputError
 
 from .evaluation import accuracy_report, predict_loader
+
+log = logging.getLogger(__name__)
 
 LOGIC_TASKS = ("clutrr", "proofwriter")
 CAUSAL_TASKS = ("ecare", "copa")
@@ -226,6 +229,9 @@ def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tup
 def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str, Any], workers: int | None,
                   limit: int | None, progress: bool) -> tuple[list[KGQAExample], dict[str, Any]]:
     """The examples of one file through the preprocessing cache, and its summary."""
+    if settings.get("gold_story"):
+        log.warning("%s: every story replaced by its gold graph (gold_story): accuracy on it is an upper bound, "
+                    "not a result on the text", path)
     summary = preprocess(path, cache_dir, task=task, workers=workers, limit=limit, progress=progress, **settings)
     return list(ShardCache(summary.cache_dir).examples()), summary.to_dict()
 
@@ -420,7 +426,8 @@ def run_pipeline(
         "init_from": str(init_from) if init_from is not None else None, "node_init": node_init,
         "data": {"train": ", ".join(map(str, files.train)), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
                  "tests": {name: str(path) for name, path in files.tests.items()}},
-        "preprocessing": summaries, "training": training, "tests": reports, "environment": environment(),
+        "preprocess_settings": settings, "preprocessing": summaries, "training": training, "tests": reports,
+        "environment": environment(),
         "seconds": time.perf_counter() - started,
     }
     write_json(out / "results.json", results)
@@ -521,7 +528,8 @@ def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | Non
                                           predictions_path=out / "predictions" / f"{name}.jsonl")
     write_json(out / "results.json", {"model": str(bundle.directory), "task": bundle.task, "data": str(data),
                                       "files": {name: str(path) for name, path in targets.items()},
-                                      "preprocessing": summaries, "tests": reports, "environment": environment()})
+                                      "preprocess_settings": settings, "preprocessing": summaries, "tests": reports,
+                                      "environment": environment()})
     return reports
 
 
