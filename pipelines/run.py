@@ -415,8 +415,9 @@ def run_pipeline(
                                        labels=labels, batch_size=training_config.batch_size, max_length=max_length,
                                        device=trainer.device, predictions_path=out / "predictions" / f"{name}.jsonl")
                for name, examples in ({"dev": dev} | tests).items() if examples}
+    preprocessed_with = Settings(task=task, **settings)
     model_dir = save_bundle(out / "model", model=best.cpu(), tokenizer=tokenizer, relations=relations, labels=labels,
-                            settings=Settings(task=task, **settings), max_length=max_length,
+                            settings=preprocessed_with, max_length=max_length,
                             extra={"fusion": fusion, "graph_encoder": graph_encoder})
     training = {"epochs": fitted.epochs, "best_epoch": fitted.best_epoch, "best_dev_metric": fitted.best_metric,
                 "stopped": fitted.stopped, "config": asdict(training_config), "train_examples": len(train),
@@ -426,7 +427,8 @@ def run_pipeline(
         "init_from": str(init_from) if init_from is not None else None, "node_init": node_init,
         "data": {"train": ", ".join(map(str, files.train)), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
                  "tests": {name: str(path) for name, path in files.tests.items()}},
-        "preprocess_settings": settings, "preprocessing": summaries, "training": training, "tests": reports,
+        "preprocess_settings": {key: value for key, value in asdict(preprocessed_with).items() if key != "task"},
+        "preprocessing": summaries, "training": training, "tests": reports,
         "environment": environment(),
         "seconds": time.perf_counter() - started,
     }

@@ -89,6 +89,7 @@ def test_clutrr_run_reports_by_k_and_saves_everything(clutrr_run):
     results = json.loads((out / "results.json").read_text())
     assert results["training"]["train_examples"] + results["training"]["dev_examples"] == 60
     assert results["preprocessing"]["train"]["records"] == 60 and results["environment"]["torch"]
+    assert results["preprocess_settings"]["nlp"] == "blank" and results["preprocess_settings"]["gold_story"] is False
     assert (out / "model" / "bundle.json").is_file() and (out / "training" / "metrics.jsonl").is_file()
 
 
@@ -98,6 +99,8 @@ def test_saved_model_evaluates_to_the_same_numbers(clutrr_run, tmp_path):
     for name in reports:
         assert reports[name]["accuracy"] == clutrr_run.tests[name]["accuracy"]
     assert (tmp_path / "eval" / "predictions" / "test_4.jsonl").is_file()
+    evaluated = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert evaluated["preprocess_settings"] == json.loads((clutrr_run.out / "results.json").read_text())["preprocess_settings"]
 
 
 def test_proofwriter_run_reports_by_depth_and_answer(tokenizer, tmp_path):
