@@ -17,7 +17,7 @@ The run directory `out/`:
     training/            the trainer's metrics.jsonl, checkpoint/ (for resume=True) and best/
     model/               the best model with its tokenizer, vocabularies and settings (`kgreason.pipelines.bundle`)
     predictions/NAME.jsonl   one line per test example: id, gold, predicted, scores, k / depth
-    results.json         the run: command settings, data files, preprocessing summaries, training, test reports
+    results.json         the run: command settings, data files, preprocessing settings and summaries, training, test reports
 
 Bad records in any file are reported with file and line and skipped (counted in `results.json`); stories whose
 query people are not in the text, empty theories and texts without entities are kept and answered from the text
