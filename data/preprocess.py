@@ -96,6 +96,11 @@ class Settings:
             raise ValueError(f"event_memory links causal questions to training pairs; task {self.task!r} has none: "
                              "leave it off")
 
+    def options(self) -> dict[str, Any]:
+        """Every setting but the task: what `preprocess(path, output, task=..., **options)` takes, and what a run
+        records."""
+        return {key: value for key, value in asdict(self).items() if key != "task"}
+
 
 def skipped_record(error: ParseError) -> str:
     """One summary line for a skipped record: `file:line: what was wrong`."""
@@ -233,6 +238,9 @@ def preprocess(
     path = Path(input)
     if not path.is_file():
         raise TaskInputError(f"{path}: no such input file", hint="check the path")
+    if config.gold_story:
+        log.warning("%s: every story replaced by its gold graph (gold_story): accuracy on it is an upper bound, "
+                    "not a result on the text", path)
     key = cache_key(config, file_sha256(path), shard_size) + (f"-first{limit}" if limit else "")
     cache = ShardCache(Path(output) / f"{task}-{key}")
     cache.directory.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ class ModelBundle:
     @property
     def preprocess_settings(self) -> dict[str, Any]:
         """The model's preprocessing settings as `preprocess` / `load_examples` take them (the task apart)."""
-        return {key: value for key, value in asdict(self.settings).items() if key != "task"}
+        return self.settings.options()
 
 
 def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations: RelationVocabulary,

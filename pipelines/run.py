@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import platform
 import re
 import time
@@ -45,8 +44,6 @@ from kgreason.data.text_graph import UNTYPED
 from kgreason.kg.errors import TaskInputError
 
 from .evaluation import accuracy_report, predict_loader
-
-log = logging.getLogger(__name__)
 
 LOGIC_TASKS = ("clutrr", "proofwriter")
 CAUSAL_TASKS = ("ecare", "copa")
@@ -229,9 +226,6 @@ def split_dev(examples: list[KGQAExample], *, fraction: float, seed: int) -> tup
 def load_examples(path: Path, *, task: str, cache_dir: Path, settings: dict[str, Any], workers: int | None,
                   limit: int | None, progress: bool) -> tuple[list[KGQAExample], dict[str, Any]]:
     """The examples of one file through the preprocessing cache, and its summary."""
-    if settings.get("gold_story"):
-        log.warning("%s: every story replaced by its gold graph (gold_story): accuracy on it is an upper bound, "
-                    "not a result on the text", path)
     summary = preprocess(path, cache_dir, task=task, workers=workers, limit=limit, progress=progress, **settings)
     return list(ShardCache(summary.cache_dir).examples()), summary.to_dict()
 
@@ -427,7 +421,7 @@ def run_pipeline(
         "init_from": str(init_from) if init_from is not None else None, "node_init": node_init,
         "data": {"train": ", ".join(map(str, files.train)), "dev": str(files.dev) if files.dev else f"carved from train ({dev_fraction})",
                  "tests": {name: str(path) for name, path in files.tests.items()}},
-        "preprocess_settings": {key: value for key, value in asdict(preprocessed_with).items() if key != "task"},
+        "preprocess_settings": preprocessed_with.options(),
         "preprocessing": summaries, "training": training, "tests": reports,
         "environment": environment(),
         "seconds": time.perf_counter() - started,

@@ -39,12 +39,14 @@ def test_a_gold_story_keeps_the_puzzle_and_states_each_story_edge_once():
     assert told.gold.clean_story == " ".join(sentence.strip() for sentence in sentences[:3])
 
 
-def test_gold_story_is_a_preprocessing_setting_with_its_own_cache(tmp_path):
+def test_gold_story_is_a_preprocessing_setting_with_its_own_cache(tmp_path, caplog):
     records = list(generate_clutrr(4, k=3, seed=2))
     write_clutrr(records, tmp_path / "c.csv")
     plain = preprocess(tmp_path / "c.csv", tmp_path / "cache", task="clutrr", workers=1, nlp="blank")
+    assert "upper bound" not in caplog.text
     told = preprocess(tmp_path / "c.csv", tmp_path / "cache", task="clutrr", workers=1, nlp="blank",
                       rename_people=True, gold_story=True)
+    assert f"{tmp_path / 'c.csv'}: every story replaced by its gold graph" in caplog.text and "upper bound" in caplog.text
     assert told.cache_dir != plain.cache_dir and told.made == 4
     for record, example in zip(records, ShardCache(told.cache_dir).examples()):
         expected = gold_story(rename_people(record))  # renamed first, then told by its gold graph
