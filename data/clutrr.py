@@ -104,15 +104,11 @@ class ClutrrFormatError(ParseError):
 
     code = "DATA101"
 
-    def __init__(self, message: str, *, path: str, line: int, field: str | None = None) -> None:
+    def __init__(self, message: str, *, path: str, line: int, field: str | None = None,
+                 hint: str = "fix or drop that row, or read with on_error='skip' to skip malformed rows") -> None:
         self.field = field
         where = f"field {field!r}: " if field else ""
-        super().__init__(
-            where + message,
-            path=path,
-            line=line,
-            hint="fix or drop that row, or read with on_error='skip' to skip malformed rows",
-        )
+        super().__init__(where + message, path=path, line=line, hint=hint)
 
 
 COLUMNS = (  # CLUTRR's header, in its order
@@ -137,7 +133,7 @@ def read_clutrr(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     source = Source(path)
-    with io.TextIOWrapper(source.open_binary(), encoding="utf-8", newline="") as stream:
+    with io.TextIOWrapper(source.open_binary(), encoding="utf-8-sig", newline="") as stream:
         rows = csv.reader(stream)
         header = next(rows, None)
         missing = [name for name in REQUIRED if header is None or name not in header]
@@ -146,6 +142,7 @@ def read_clutrr(
                 f"not a CLUTRR CSV: the header lacks the columns {missing} (found {header})",
                 path=source.location,
                 line=1,
+                hint=f"give a CLUTRR CSV file: its first row names the columns, at least {', '.join(REQUIRED)}",
             )
         column = {name: i for i, name in enumerate(header)}
         while True:

@@ -10,6 +10,8 @@ cache, a changed setting makes a new one, and a killed run resumes without redoi
 Defined outcomes for bad input (counted in the summary):
 - a malformed record (bad JSON, a missing field, a CSV row that does not parse): reported with file, line and
   field, skipped; the rest continues;
+- a flagged record (below, and the tasks' own flags) is kept; the summary counts each flag and lists the ids of its
+  first `FLAGGED_IDS` records, so that they can be found in the file;
 - empty text: kept, with an empty graph, flagged `empty_text`;
 - no linkable entity (causal tasks): kept, with an empty subgraph, flagged `no_linked_entity`;
 - text longer than `max_chars` characters: cut at the last sentence end (else word boundary) before
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +48,7 @@ from .shards import ShardCache, write_json
 log = logging.getLogger(__name__)
 
 FLAGS = ("empty_text", "no_linked_entity", "truncated", "control_characters")  # always counted; tasks add others
+FLAGGED_IDS = 20  # ids listed per flag in a summary
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
 
@@ -121,6 +125,7 @@ class PreprocessSummary:
     shards_cached: int = 0
     made: int = 0
     flags: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
+    flagged: dict[str, list[str]] = field(default_factory=dict)  # flag -> ids of its first FLAGGED_IDS records
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -243,9 +248,26 @@ def preprocess(
                     "not a result on the text", path)
     key = cache_key(config, file_sha256(path), shard_size) + (f"-first{limit}" if limit else "")
     cache = ShardCache(Path(output) / f"{task}-{key}")
+    new_cache = not cache.directory.exists()
     cache.directory.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = _make_shards(spec, config, path, cache, workers=workers, shard_size=shard_size, limit=limit,
+                               progress=progress)
+    except BaseException:
+        if new_cache and not cache.done():  # nothing made: leave no cache folder behind
+            shutil.rmtree(cache.directory, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - started
+    write_json(cache.directory / "summary.json", summary.to_dict())
+    return summary
+
+
+def _make_shards(spec: Task, config: Settings, path: Path, cache: ShardCache, *, workers: int | None,
+                 shard_size: int, limit: int | None, progress: bool) -> PreprocessSummary:
+    """The shards of `path` that `cache` lacks, made; the summary of all of them (its `seconds` not yet set)."""
     write_json(cache.directory / "settings.json", {"settings": asdict(config), "input": str(path.resolve()),
                                                    "input_bytes": path.stat().st_size, "shard_size": shard_size})
+    task = config.task
     summary = PreprocessSummary(task, str(path), str(cache.directory))
     skipped: list[ParseError] = []
     records = spec.read(path, skipped)
@@ -280,21 +302,25 @@ def preprocess(
         summary.examples += counts["examples"]
         for flag, count in counts["flags"].items():
             summary.flags[flag] = summary.flags.get(flag, 0) + count
+        for flag, ids in counts.get("flagged", {}).items():
+            listed = summary.flagged.setdefault(flag, [])
+            listed += ids[:FLAGGED_IDS - len(listed)]
     summary.made = runner.made
     summary.errors = [skipped_record(error) for error in skipped]
-    summary.seconds = time.perf_counter() - started
-    write_json(cache.directory / "summary.json", summary.to_dict())
     return summary
 
 
 def build_shard(spec: Task, config: Settings, resources: Any, cache: ShardCache, index: int, records: list) -> int:
     """Make and write one shard; returns its number of examples."""
     examples = spec.build(records, resources, config)
-    flags = dict.fromkeys(FLAGS, 0)
+    flags, flagged = dict.fromkeys(FLAGS, 0), {}
     for example in examples:
         for flag in example.meta.get("flags", []):
             flags[flag] = flags.get(flag, 0) + 1
-    cache.write(index, examples, {"examples": len(examples), "flags": flags})
+            ids = flagged.setdefault(flag, [])
+            if len(ids) < FLAGGED_IDS:
+                ids.append(str(example.meta.get("id")))
+    cache.write(index, examples, {"examples": len(examples), "flags": flags, "flagged": flagged})
     return len(examples)
 
 

@@ -2,9 +2,13 @@
 
 - clutrr: a CLUTRR CSV → the story graph of each story (`kgreason.data.story_reader.story_graphs`); the label is
   the target's index in `CLUTRR_LABELS`; `meta["query_node_index"]` are the two people asked about (-1 for one
-  the story does not mention: flagged `query_not_in_story`, kept and answered from the text).
+  the story does not mention: flagged `query_not_in_story`, kept and answered from the text); a target that is a
+  kinship relation but not one of the labels ("brother-in-law") is flagged `label_not_in_classes`, kept, and
+  scored as unlabelled (label -1).
 - proofwriter: a ProofWriter JSON/JSONL (also ProntoQA and FOLIO in the Logic-LM layout) → the theory graph of
-  each context; choices True/False/Unknown (FOLIO's "Uncertain" read as "Unknown"); the text is the context
+  each context (a theory none of whose sentences parses: flagged `theory_not_parsed`, answered from the text);
+  choices as the record offers them, among True/False/Unknown (FOLIO's "Uncertain" read as "Unknown"; ProntoQA
+  offers True/False only, and is answered among those); the text is the context
   followed by the statement asked about; `meta["depth"]` is the record's proof depth, or, where the file has
   none (Logic-LM), the one forward chaining over the parsed theory finds (`with_proof_depths`). With
   `Settings(theory_closure=True)` the graph also holds the literals forward chaining proves, and
@@ -195,6 +199,8 @@ def _build_clutrr(records: list, pipelines: ClutrrPipelines, settings: Settings)
         query = graph.node_indices(record.query)
         if -1 in query:  # answered from the text alone: the graph side gets no query node
             flags = sorted({*flags, "query_not_in_story"})
+        if record.target not in clutrr_labels():  # a kinship word CLUTRR never asks for: kept, scored as unlabelled
+            flags = sorted({*flags, "label_not_in_classes"})
         meta = {"task": "clutrr", "id": record.id, "k": record.k, "task_name": record.task_name,
                 "noise": record.noise, "query": list(record.query), "query_node_index": query, "target": record.target,
                 "gold_chain": clutrr_gold_chain(record)}
@@ -213,9 +219,6 @@ def _read_proofwriter(path: Path, skipped: list[ParseError]) -> Iterator[Any]:
     return iter(with_proof_depths(read_proofwriter(path, on_error="skip", skipped=skipped)))
 
 
-SYNONYMS = {"Uncertain": "Unknown"}  # FOLIO's name for what ProofWriter calls Unknown
-
-
 def _no_resources(settings: Settings) -> None:
     """ProofWriter theories follow fixed templates: they are split and parsed without spaCy."""
 
@@ -227,6 +230,8 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
     for record in records:
         context, flags = clean_text(record.context, max_chars=settings.max_chars)
         graph = theory_graph(context, closure=settings.theory_closure)
+        if context.strip() and not graph.num_edges:  # no sentence parsed: answered from the text alone
+            flags = sorted({*flags, "theory_not_parsed"})
         meta = {"task": "proofwriter", "id": record.id, "statement": record.statement, "depth": record.depth,
                 "max_depth": record.max_depth, "world": record.world, "unparsed_sentences": len(graph.unparsed)}
         if settings.theory_closure:
@@ -235,7 +240,7 @@ def _build_proofwriter(records: list, _resources: None, settings: Settings) -> l
             if -1 in meta["query_node_index"]:  # answered from the text alone: the graph side gets no query
                 flags = sorted({*flags, "query_not_in_graph"})
         example = text_graph_example(f"{context} {record.statement}".strip(), graph, flags=flags, meta=meta)
-        example.choices = [SYNONYMS.get(choice, choice) for choice in record.choices]
+        example.choices = list(record.choices)
         example.label = record.label
         examples.append(example)
     return examples

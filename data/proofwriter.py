@@ -36,6 +36,7 @@ from .theory import (
 )
 
 ANSWERS = ("True", "False", "Unknown")  # label index -> answer
+ANSWER_SYNONYMS = {"uncertain": "Unknown"}  # FOLIO's name for what ProofWriter calls Unknown
 QUESTION_PREFIX = "Based on the above information, is the following statement true, false, or unknown? "
 
 # ----------------------------------------------------------------------------------------------------------
@@ -103,18 +104,35 @@ def read_proofwriter(
         return made if isinstance(made, list) else [made]
 
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
     if text.lstrip().startswith("["):
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ParseError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno, column=e.colno) from None
+            raise ParseError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno, column=e.colno,
+                             hint="fix the file's JSON syntax at that place") from None
         return [record for index, item in enumerate(raw) for record in kept(_logic_lm_record, item, path, index)]
+    _refuse_single_object(text, path)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             records += kept(_jsonl_line, line, path, number)
     return records
+
+
+def _refuse_single_object(text: str, path: Path) -> None:
+    """A file that is one JSON object spread over several lines (e.g. `{"data": [...]}`) is neither layout: say so
+    once, instead of a "not valid JSON" error for each of its lines."""
+    if len([line for line in text.splitlines() if line.strip()]) < 2:
+        return
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        return  # JSONL (or broken): read line by line
+    if isinstance(whole, dict):
+        raise ParseError(f"the file is one JSON object (keys {sorted(whole)[:5]}), not a JSON list of questions "
+                         "(Logic-LM) nor one theory per line (JSONL)", path=str(path), line=1,
+                         hint="give the list itself (e.g. the value of its 'data' key) as the file's content")
 
 
 def _jsonl_line(line: str, path: Path, number: int) -> list[ProofWriterRecord]:
@@ -137,11 +155,13 @@ def _logic_lm_record(item: Any, path: Path, index: int) -> ProofWriterRecord:
     options = _field(item, "options", list, path, where)
     letters, choices = [], []
     for option in options:
-        m = _OPTION.fullmatch(option) if isinstance(option, str) else None
-        if m is None:
-            raise _format_error(path, f"{where}: field 'options' has {option!r}; expected 'A) True'-style strings")
+        m = _OPTION.fullmatch(option.strip()) if isinstance(option, str) else None
+        label = _answer_label(m["text"]) if m else None
+        if label is None:
+            raise _format_error(path, f"{where}: field 'options' has {option!r}; expected 'A) True'-style strings "
+                                      f"whose answer is one of {list(ANSWERS)} (any case; 'Uncertain' for Unknown)")
         letters.append(m["letter"])
-        choices.append(m["text"])
+        choices.append(ANSWERS[label])
     if fields["answer"] not in letters:
         raise _format_error(path, f"{where}: field 'answer' is {fields['answer']!r}; expected one of {letters}")
     statement = fields["question"].rsplit("?", 1)[-1].strip()
@@ -201,11 +221,14 @@ def _jsonl_records(theory: Any, path: Path, line: int) -> list[ProofWriterRecord
 
 
 def _answer_label(answer: Any) -> int | None:
-    """true / false / "True" / "False" / "Unknown" (any case) -> index into `ANSWERS`."""
+    """true / false / "True" / "False" / "Unknown" / "Uncertain" (any case) -> index into `ANSWERS`."""
     if isinstance(answer, bool):
         return 0 if answer else 1
+    if not isinstance(answer, str):
+        return None
+    name = ANSWER_SYNONYMS.get(answer.strip().lower(), answer.strip())
     names = [a.lower() for a in ANSWERS]
-    return names.index(answer.lower()) if isinstance(answer, str) and answer.lower() in names else None
+    return names.index(name.lower()) if name.lower() in names else None
 
 
 def _id_meta(record_id: str) -> dict[str, Any]:

@@ -24,6 +24,14 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+def _console():
+    """A rich console; where stdout is not a terminal (a log file, a pipe), 200 columns wide, so that tables are
+    not cut to 80."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 # graph options shared by `preprocess` and `train` (they change the examples, hence the cache key)
 KINSHIP_INVERSES = click.option("--kinship-inverses", is_flag=True, help="clutrr: add each typed story edge's inverse (B is A's son -> A is B's mother, with A's gender as the story shows it).")
 RENAME_PEOPLE = click.option("--rename-people", is_flag=True, help="clutrr: give each story's people new names, drawn per story, so that names carry nothing (the official test files of the training task reuse its people).")
@@ -75,7 +83,6 @@ def ingest(files, store_dir, fmt, engine, base_iri, encoding, allow_remote, work
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"ingested into {summary.store}", show_header=False)
@@ -93,7 +100,7 @@ def ingest(files, store_dir, fmt, engine, base_iri, encoding, allow_remote, work
         ("statements / s", f"{summary.statements_per_second:,.0f}"),
     ]:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
-    Console().print(table)
+    _console().print(table)
 
 
 @main.command()
@@ -122,14 +129,13 @@ def query(sparql, store_dir, fmt, engine, limit) -> None:
     elif result.boolean is not None:
         click.echo(str(result.boolean).lower())
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(*result.variables)
         rows = result.rows if limit is None else result.rows[:limit]
         for row in rows:
             table.add_row(*("" if v is None else v for v in row))
-        Console().print(table)
+        _console().print(table)
         click.echo(f"{len(result.rows)} row(s)", err=True)
 
 
@@ -189,7 +195,6 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"preprocessed into {summary.cache_dir}", show_header=False)
@@ -198,10 +203,8 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
             ("seconds", f"{summary.seconds:.1f}"), ("examples / s (made now)", f"{summary.examples_per_second:,.1f}")]
     for label, value in rows:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
-    console = Console()
-    console.print(table)
-    for error in summary.errors[:20]:
-        console.print(f"[yellow]skipped[/] {error}", markup=True, highlight=False)
+    _console().print(table)
+    _print_preprocessing({Path(input_path).name: summary.to_dict()}, shown=20)
 
 
 @main.command()
@@ -258,11 +261,41 @@ def event_memory(train_path, explanations, output, encoder) -> None:
     click.echo(f"{len(memory):,} training pairs ({explained:,} with an explanation), embedded by {encoder} → {output}")
 
 
+def _print_preprocessing(summaries: dict, *, shown: int = 5) -> None:
+    """To stderr, for each file with skipped or flagged records: the counts, the first `shown` skipped records
+    (file:line: what) and the first ids of each flag."""
+    for name, summary in summaries.items():
+        flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
+        errors = summary["errors"]
+        if not errors and not flagged:
+            continue
+        click.echo(f"{name}: {summary['records']} records, {len(errors)} malformed skipped"
+                   f"{', flagged: ' + flagged if flagged else ''}", err=True)
+        for error in errors[:shown]:
+            click.echo(f"  skipped {error}", err=True)
+        if len(errors) > shown:
+            click.echo(f"  … and {len(errors) - shown} more (all under 'errors' in the preprocessing summary)", err=True)
+        for flag, ids in summary.get("flagged", {}).items():
+            more = " …" if summary["flags"].get(flag, 0) > len(ids) else ""
+            click.echo(f"  {flag}: ids {', '.join(ids)}{more}", err=True)
+
+
+def _exit_on_failed_files(reports: dict) -> None:
+    """After everything is written: name the files that could not be evaluated and exit with status 1."""
+    failed = {name: report["error"] for name, report in reports.items() if "error" in report}
+    for name, error in failed.items():
+        click.echo(f"error: {name} was not evaluated: {error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
 def _print_reports(reports: dict, *, title: str) -> None:
-    """One table: a row per test file (n, accuracy), then a column per value of each breakdown (k, depth, ...)."""
-    from rich.console import Console
+    """One table: a row per test file (n, accuracy), then a column per value of each breakdown (k, depth, ...); a
+    file that could not be evaluated shows "error"."""
     from rich.table import Table
 
+    failed = {name for name, report in reports.items() if "error" in report}
+    reports = {name: report for name, report in reports.items() if name not in failed}
     groups = {(group, value) for report in reports.values() for group, values in report["groups"].items()
               for value in values if len(values) > 1}
     columns = sorted(groups, key=lambda gv: (gv[0], (0, int(gv[1])) if gv[1].isdigit() else (1, gv[1])))
@@ -276,7 +309,9 @@ def _print_reports(reports: dict, *, title: str) -> None:
         if gold:
             cells.append(f"{report['top_path_is_gold']:.3f}" if "top_path_is_gold" in report else "")
         table.add_row(name, str(report["n"]), f"{report['accuracy']:.3f}", *cells)
-    Console().print(table)
+    for name in sorted(failed):
+        table.add_row(name, "–", "error")
+    _console().print(table)
 
 
 def _model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -379,17 +414,12 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
     )
     if as_json:
         click.echo(json.dumps(result.tests, indent=1))
-        return
-    bound = " (UPPER BOUND: gold stories, not the text)" if gold_story else ""
-    _print_reports(result.tests, title=f"{task} / {result.fusion}: accuracy{bound}")
-    for name, summary in result.preprocessing.items():
-        flagged = ", ".join(f"{count} {flag}" for flag, count in summary["flags"].items() if count)
-        if summary["errors"] or flagged:
-            click.echo(f"{name}: {summary['records']} records, {len(summary['errors'])} malformed skipped"
-                       f"{', flagged: ' + flagged if flagged else ''}", err=True)
-        for error in summary["errors"][:5]:
-            click.echo(f"  skipped {error}", err=True)
-    click.echo(f"model: {result.model_dir}\nresults: {result.results_file}\npredictions: {result.out / 'predictions'}")
+    else:
+        bound = " (UPPER BOUND: gold stories, not the text)" if gold_story else ""
+        _print_reports(result.tests, title=f"{task} / {result.fusion}: accuracy{bound}")
+        _print_preprocessing(result.preprocessing)
+        click.echo(f"model: {result.model_dir}\nresults: {result.results_file}\npredictions: {result.out / 'predictions'}")
+    _exit_on_failed_files(result.tests)
 
 
 @main.command()
@@ -410,14 +440,18 @@ def evaluate(model_dir, data, out, batch_size, device, workers, limit, as_json, 
 
         kgreason evaluate --model runs/proofwriter-interaction --data ../shared/datasets/logic_lm_subsets/ProntoQA
     """
-    from kgreason.pipelines.run import evaluate_model
+    from kgreason.pipelines.run import evaluate_model, evaluation_dir
 
     reports = evaluate_model(model_dir, data, out=out, batch_size=batch_size, device=device, workers=workers,
                              limit=limit, progress=not quiet and sys.stderr.isatty())
+    results = evaluation_dir(model_dir, data, out) / "results.json"
     if as_json:
         click.echo(json.dumps(reports, indent=1))
-        return
-    _print_reports(reports, title=f"{model_dir} on {data}: accuracy")
+    else:
+        _print_reports(reports, title=f"{model_dir} on {data}: accuracy")
+        _print_preprocessing(json.loads(results.read_text())["preprocessing"])
+        click.echo(f"results: {results}")
+    _exit_on_failed_files(reports)
 
 
 @main.command()
@@ -457,7 +491,6 @@ def predict(model_dir, input_path, output, batch_size, engine, workers, device, 
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"answers in {summary.output}", show_header=False)
@@ -466,7 +499,7 @@ def predict(model_dir, input_path, output, batch_size, engine, workers, device, 
                          ("errors in", summary.errors_file), ("seconds", f"{summary.seconds:.1f}"),
                          ("examples / s", f"{summary.examples_per_second:,.1f}")]:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
-    Console().print(table)
+    _console().print(table)
 
 
 @main.command()
@@ -497,10 +530,9 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
     if as_json:
         click.echo(json.dumps(answer.to_dict(), indent=1))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(f"[bold]answer:[/] {answer.label}  ({answer.scores[answer.label]:.3f})", highlight=False)
     scores = Table("answer", "probability", title="scores")
     for name, score in sorted(answer.scores.items(), key=lambda item: -item[1])[:10]:

@@ -60,6 +60,17 @@ def predict_loader(model: nn.Module, loader: DataLoader, *, device: torch.device
     return predictions, (loss_sum / known if known else None)
 
 
+def answer_among_choices(predictions: list[dict[str, Any]], choices: Sequence[Sequence[str]],
+                         label_names: Sequence[str]) -> None:
+    """Where an example offers only some of the classes (ProntoQA: True / False of True / False / Unknown), its
+    prediction becomes the best-scored class it offers, in place. choices: per prediction, its example's choices
+    (empty: every class is offered)."""
+    for prediction, offered_names in zip(predictions, choices):
+        offered = [label_names.index(name) for name in offered_names if name in label_names]
+        if offered and len(offered) < len(label_names):
+            prediction["prediction"] = max(offered, key=lambda index: prediction["scores"][index])
+
+
 def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
     """Share of the known labels (not -1) predicted right; 0.0 without any."""
     pairs = [(p, y) for p, y in zip(predictions, labels) if y >= 0]
@@ -82,7 +93,8 @@ def group_value(prediction: dict[str, Any], group: str, label_names: Sequence[st
 def accuracy_report(predictions: list[dict[str, Any]], *, task: str,
                     label_names: Sequence[str] | None = None) -> dict[str, Any]:
     """{"accuracy", "n", "groups": {group: {value: {"accuracy", "n"}}}} over the predictions with a label (a group
-    that no prediction has a value for, such as `copa_item` on e-CARE files, is left out)."""
+    that no prediction has a value for, such as `copa_item` on e-CARE files, is left out; `evidence` is kept with
+    only "none" when no question has a causal path)."""
     known = [p for p in predictions if p["label"] >= 0]
     report: dict[str, Any] = {"accuracy": accuracy([p["prediction"] for p in known], [p["label"] for p in known]),
                               "n": len(known), "unlabelled": len(predictions) - len(known), "groups": {}}
@@ -90,7 +102,7 @@ def accuracy_report(predictions: list[dict[str, Any]], *, task: str,
         buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for p in known:
             buckets[group_value(p, group, label_names)].append(p)
-        if set(buckets) == {"none"}:
+        if set(buckets) == {"none"} and group != "evidence":  # no causal path at all is still a finding
             continue
         report["groups"][group] = {
             value: {"accuracy": accuracy([p["prediction"] for p in items], [p["label"] for p in items]), "n": len(items)}

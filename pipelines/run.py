@@ -21,13 +21,16 @@ The run directory `out/`:
 
 Bad records in any file are reported with file and line and skipped (counted in `results.json`); stories whose
 query people are not in the text, empty theories and texts without entities are kept and answered from the text
-alone (the graph side sees an empty or query-less graph), and counted under `flags`.
+alone (the graph side sees an empty or query-less graph), and counted under `flags` (the first ids of each under
+`flagged`). The model is saved before the test files are evaluated; a test file that cannot be evaluated (or has no
+usable example) gets `{"error": ...}` as its report, and the others are still evaluated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import re
 import time
@@ -41,9 +44,11 @@ from kgreason.data.example import KGQAExample
 from kgreason.data.preprocess import Settings, preprocess
 from kgreason.data.shards import ShardCache, write_atomically, write_json
 from kgreason.data.text_graph import UNTYPED
-from kgreason.kg.errors import TaskInputError
+from kgreason.kg.errors import KGError, TaskInputError
 
-from .evaluation import accuracy_report, predict_loader
+from .evaluation import accuracy_report, answer_among_choices, predict_loader
+
+log = logging.getLogger(__name__)
 
 LOGIC_TASKS = ("clutrr", "proofwriter")
 CAUSAL_TASKS = ("ecare", "copa")
@@ -115,6 +120,8 @@ def choose_task_files(data: str | Path | None, *, train: tuple[str | Path, ...] 
         files.tests = {}
         for path in map(Path, tests):
             name = _name(path)
+            if name in files.tests or name == "dev":  # "dev" is the dev set's report (a file or carved from train)
+                name = f"{path.parent.name}-{name}"  # FOLIO/dev.json -> "FOLIO-dev"
             if name in files.tests:
                 raise TaskInputError(f"{path}: two test files are named {name!r}", hint="rename one of them")
             files.tests[name] = path
@@ -329,8 +336,16 @@ def run_pipeline(
     for name, path in files.tests.items():
         tests[name], summaries[name] = load(path)
     if not train:
-        raise TaskInputError(f"{', '.join(map(str, files.train))}: no usable training example",
-                             hint="check the file (see the skipped records)")
+        skipped = [error for name, summary in summaries.items() if name.startswith("train") for error in summary["errors"]]
+        shown = "".join(f"\n  skipped {error}" for error in skipped[:3])
+        more = f"\n  … and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        raise TaskInputError(f"{', '.join(map(str, files.train))}: no usable training example "
+                             f"({len(skipped)} malformed records skipped){shown}{more}",
+                             hint="fix the records above (each line says the file, line and field), or pass the "
+                                  "right file with --train")
+    if not dev:
+        log.warning("no usable dev example (%s): no epoch is chosen by dev accuracy, the last one is kept",
+                    files.dev or f"carved from train ({dev_fraction})")
 
     text_graphs = is_text_graph(train[0])
     labels = LabelVocabulary.for_task(task) if task in LOGIC_TASKS else None
@@ -405,14 +420,16 @@ def run_pipeline(
     fitted = trainer.fit(resume=resume)
     best = FusionModel.from_pretrained(fitted.best_model_dir).to(trainer.device)
 
-    reports = {name: evaluate_examples(best, examples, task=task, tokenizer=tokenizer, relations=relations,
-                                       labels=labels, batch_size=training_config.batch_size, max_length=max_length,
-                                       device=trainer.device, predictions_path=out / "predictions" / f"{name}.jsonl")
-               for name, examples in ({"dev": dev} | tests).items() if examples}
     preprocessed_with = Settings(task=task, **settings)
     model_dir = save_bundle(out / "model", model=best.cpu(), tokenizer=tokenizer, relations=relations, labels=labels,
                             settings=preprocessed_with, max_length=max_length,
                             extra={"fusion": fusion, "graph_encoder": graph_encoder})
+    best.to(trainer.device)
+    reports = {name: report_or_error(name, lambda examples=examples, name=name: evaluate_examples(
+                   best, examples, task=task, tokenizer=tokenizer, relations=relations, labels=labels,
+                   batch_size=training_config.batch_size, max_length=max_length, device=trainer.device,
+                   predictions_path=out / "predictions" / f"{name}.jsonl"))
+               for name, examples in ({"dev": dev} | tests).items() if examples or name != "dev"}
     training = {"epochs": fitted.epochs, "best_epoch": fitted.best_epoch, "best_dev_metric": fitted.best_metric,
                 "stopped": fitted.stopped, "config": asdict(training_config), "train_examples": len(train),
                 "dev_examples": len(dev)}
@@ -468,17 +485,33 @@ def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_en
     return bundle.model, bundle.tokenizer, bundle.relations
 
 
+def report_or_error(name: str, evaluate: Any) -> dict[str, Any]:
+    """`evaluate()`, the report of one file; where the file's data cannot be evaluated, {"error": why}, logged, so
+    that the other files are still evaluated and the run is saved."""
+    try:
+        return evaluate()
+    except (KGError, ValueError, KeyError) as err:
+        log.error("%s: not evaluated: %s", name, err)
+        return {"error": str(err)}
+
+
 def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tokenizer: Any, relations: Any,
                       labels: Any, batch_size: int, max_length: int, device: Any,
                       predictions_path: Path | None = None) -> dict[str, Any]:
-    """The `accuracy_report` of `model` on `examples` (written one line each to `predictions_path`)."""
+    """The `accuracy_report` of `model` on `examples` (written one line each to `predictions_path`). An example
+    that offers only some of the classes is answered among those (`answer_among_choices`)."""
     from kgreason.data.batch import ExampleDataset, make_loader
 
+    if not examples:
+        raise TaskInputError("no usable example: every record was skipped (see the file's preprocessing summary)",
+                             hint="fix the file's records, or leave the file out")
     loader = make_loader(ExampleDataset(examples), batch_size=batch_size, tokenizer=tokenizer, relations=relations,
                          labels=labels, max_length=max_length)
     with_gold = any(e.meta.get("gold_chain") for e in examples)
     predictions, _ = predict_loader(model, loader, device=device, edge_importance=with_gold)
     names = labels.names if labels is not None else None
+    if names is not None:
+        answer_among_choices(predictions, [example.choices for example in examples], names)
     if with_gold:
         from .evidence import path_matches_gold, top_path
 
@@ -501,7 +534,9 @@ def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | Non
                    progress: bool = False) -> dict[str, dict[str, Any]]:
     """Evaluate a saved model (a run directory or its `model/`) on every dev and test file of `data` (or on the
     file `data`), preprocessed with the model's own settings; reports by file, also written to
-    `out/results.json` (default: `<model>/evaluations/<data name>/`) with one predictions file each."""
+    `out/results.json` (default: `<model>/evaluations/<data name>/`) with one predictions file each, and the
+    preprocessing summaries (skipped records, flags) under "preprocessing". A file that cannot be read or
+    evaluated gets {"error": why} as its report."""
     from .bundle import load_bundle
     from .training import resolve_device
 
@@ -510,23 +545,32 @@ def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | Non
     targets = {**({"dev": files.dev} if files.dev else {}), **files.tests}
     if not targets:
         raise TaskInputError(f"{data}: no dev or test file to evaluate", hint="pass a file, or a folder with *dev* / *test* files")
-    out = Path(out) if out is not None else Path(model) / "evaluations" / _name(Path(data))
+    out = evaluation_dir(model, data, out)
     settings = bundle.preprocess_settings
     target_device = resolve_device(device)
     bundle.model.to(target_device)
     reports, summaries = {}, {}
-    for name, path in targets.items():
+
+    def evaluate_file(name: str, path: Path) -> dict[str, Any]:
         examples, summaries[name] = load_examples(path, task=bundle.task, cache_dir=out / "cache", settings=settings,
                                                   workers=workers, limit=limit, progress=progress)
-        reports[name] = evaluate_examples(bundle.model, examples, task=bundle.task, tokenizer=bundle.tokenizer,
-                                          relations=bundle.relations, labels=bundle.labels, batch_size=batch_size,
-                                          max_length=bundle.max_length, device=target_device,
-                                          predictions_path=out / "predictions" / f"{name}.jsonl")
+        return evaluate_examples(bundle.model, examples, task=bundle.task, tokenizer=bundle.tokenizer,
+                                 relations=bundle.relations, labels=bundle.labels, batch_size=batch_size,
+                                 max_length=bundle.max_length, device=target_device,
+                                 predictions_path=out / "predictions" / f"{name}.jsonl")
+
+    for name, path in targets.items():  # a file that cannot be read or evaluated is reported, the rest go on
+        reports[name] = report_or_error(name, lambda name=name, path=path: evaluate_file(name, path))
     write_json(out / "results.json", {"model": str(bundle.directory), "task": bundle.task, "data": str(data),
                                       "files": {name: str(path) for name, path in targets.items()},
                                       "preprocess_settings": settings, "preprocessing": summaries, "tests": reports,
                                       "environment": environment()})
     return reports
+
+
+def evaluation_dir(model: str | Path, data: str | Path, out: str | Path | None = None) -> Path:
+    """Where `evaluate_model` writes: `out`, else `<model>/evaluations/<data name>/`."""
+    return Path(out) if out is not None else Path(model) / "evaluations" / _name(Path(data))
 
 
 def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_names: tuple[str, ...] | None) -> None:
