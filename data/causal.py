@@ -4,15 +4,16 @@ A record is a premise, whether the question asks for its cause or its effect, tw
 the right one:
 
 - `read_ecare(path)`: e-CARE `Causal_Reasoning/{train,dev}.jsonl`, one JSON object a line with `index`,
-  `premise`, `ask-for`, `hypothesis1`, `hypothesis2`, `label` (0 or 1);
+  `premise`, `ask-for`, `hypothesis1`, `hypothesis2`, `label` (0 or 1), and in `dev_full.jsonl` a
+  `conceptual_explanation` (kept as `CausalRecord.explanation`; no model reads it);
 - `read_copa(path)`: COPA XML (`copa-{dev,test}.xml`, the `-keywords` variants, Balanced COPA's
   `balacopa-dev-all.xml`), `<item id asks-for most-plausible-alternative="1|2">` with `<p>`, `<a1>`, `<a2>`;
-- `read_causal(path)`: either, by the file's extension (`.jsonl` / `.xml`).
+- `read_causal(path)`: either, by the file's extension (`.jsonl` / `.xml`; another raises `TaskInputError`).
 
-Readers stream (a JSONL line, or a 64 KiB chunk of XML, at a time). A malformed record raises
-`CausalRecordError` naming the file, the line and the field; with `on_error="skip"` it is skipped instead,
-and appended to the list passed as `skipped` (to count and report). An XML file that is not well-formed
-always raises: what follows cannot be read.
+Readers stream (a JSONL line, or a 64 KiB chunk of XML, at a time) UTF-8, a byte-order mark at the start
+allowed. A malformed record raises `CausalRecordError` naming the file, the line and the field; with
+`on_error="skip"` it is skipped instead, and appended to the list passed as `skipped` (to count and report).
+An XML file that is not well-formed always raises: what follows cannot be read.
 
 Records that read but make odd questions are kept and flagged (`CausalRecord.flags`, counted by
 preprocessing): `choice_same_as_premise` (a hypothesis says what the premise says, ignoring case, spacing and
@@ -29,6 +30,7 @@ items (`CausalRecord.copa_item`), which expose answers picked from cues in the c
 
 from __future__ import annotations
 
+import codecs
 import json
 import random
 import re
@@ -43,6 +45,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from kgreason.kg import KnowledgeGraph, ParseError
+from kgreason.kg.errors import TaskInputError
 from kgreason.kg.retrieval import RetrievedSubgraph
 
 from .causal_graph import evidence_in_words
@@ -76,7 +79,8 @@ __all__ = [
 @dataclass(frozen=True)
 class CausalRecord:
     """One causal question. `ask_for` is "cause" or "effect"; `label` indexes `choices` (0 or 1);
-    `source` is the file it came from and `line` the line where the record starts (1-based)."""
+    `source` is the file it came from and `line` the line where the record starts (1-based); `explanation`:
+    e-CARE's `conceptual_explanation` where the file has one, else None."""
 
     id: str
     premise: str
@@ -85,6 +89,7 @@ class CausalRecord:
     label: int
     source: str
     line: int
+    explanation: str | None = None
 
     @property
     def question(self) -> str:
@@ -123,19 +128,21 @@ def _normalised(text: str) -> str:
     return _PUNCTUATION_AND_SPACE.sub(" ", text.lower()).strip()
 
 
-class CausalRecordError(ParseError):
-    """A causal record that cannot be read: `path`, `line` (1-based), `column` and `field` say where."""
+RECORD_HINT = "fix or remove that record"
+NOT_UTF8_HINT = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8` for a Latin-1 file), or fix that record"
+NOT_XML_HINT = ("fix the file's XML syntax at that position (e.g. a mismatched or unclosed tag): the file cannot be "
+                "read past it, and skipping records does not help")
 
-    def __init__(self, message: str, *, path: str, line: int, field: str | None = None, column: int | None = None):
+
+class CausalRecordError(ParseError):
+    """A causal record (or, for XML that is not well-formed, the file) that cannot be read: `path`, `line`
+    (1-based), `column` and `field` say where, `hint` what to do (default: fix or remove the record)."""
+
+    def __init__(self, message: str, *, path: str, line: int, field: str | None = None, column: int | None = None,
+                 hint: str = RECORD_HINT):
         self.field = field
         what = f"field {field!r}: {message}" if field else message
-        super().__init__(
-            what,
-            path=path,
-            line=line,
-            column=column,
-            hint="fix the record, or read with on_error='skip' to skip malformed records and count them",
-        )
+        super().__init__(what, path=path, line=line, column=column, hint=hint)
 
 
 # --- e-CARE (JSON lines) ---------------------------------------------------------------------------------
@@ -144,7 +151,8 @@ class CausalRecordError(ParseError):
 def read_ecare(
     path: str | PathLike, *, on_error: str = "raise", skipped: list[CausalRecordError] | None = None
 ) -> Iterator[CausalRecord]:
-    """Records of an e-CARE causal-reasoning JSONL file, one a line (blank lines are ignored).
+    """Records of an e-CARE causal-reasoning JSONL file, one a line (blank lines are ignored; a UTF-8 byte-order
+    mark before the first is dropped).
 
     `on_error`: "raise" (the default) or "skip" a malformed record; skipped records' errors are appended to
     `skipped` when it is given.
@@ -153,6 +161,8 @@ def read_ecare(
     source = str(path)
     with open(path, "rb") as lines:
         for number, raw in enumerate(lines, start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if not raw.strip():
                 continue
             try:
@@ -162,13 +172,15 @@ def read_ecare(
 
 
 def _ecare_record(raw: bytes, source: str, line: int) -> CausalRecord:
-    def fail(message: str, field: str | None = None, column: int | None = None) -> CausalRecordError:
-        return CausalRecordError(message, path=source, line=line, field=field, column=column)
+    def fail(message: str, field: str | None = None, column: int | None = None,
+             hint: str = RECORD_HINT) -> CausalRecordError:
+        return CausalRecordError(message, path=source, line=line, field=field, column=column, hint=hint)
 
     try:
         record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise fail(f"not UTF-8 text (byte {raw[error.start]:#04x})", column=error.start + 1) from None
+        raise fail(f"not UTF-8 text (byte {raw[error.start]:#04x})", column=error.start + 1,
+                   hint=NOT_UTF8_HINT) from None
     except json.JSONDecodeError as error:
         raise fail(f"not a JSON object: {error.msg}", column=error.colno) from None
     if not isinstance(record, dict):
@@ -188,8 +200,12 @@ def _ecare_record(raw: bytes, source: str, line: int) -> CausalRecord:
         raise fail(f"expected 'cause' or 'effect', got {ask_for!r}", "ask-for")
     if label not in (0, 1) or isinstance(label, bool):
         raise fail(f"expected 0 or 1 (the index of the right hypothesis), got {label!r}", "label")
+    explanation = record.get("conceptual_explanation")
+    if explanation is not None and not isinstance(explanation, str):
+        raise fail(f"expected a string, got {explanation!r}", "conceptual_explanation")
     choices = (texts["hypothesis1"].strip(), texts["hypothesis2"].strip())
-    return CausalRecord(str(index), texts["premise"].strip(), ask_for, choices, label, source, line)
+    return CausalRecord(str(index), texts["premise"].strip(), ask_for, choices, label, source, line,
+                        (explanation or "").strip() or None)
 
 
 # --- COPA (XML) ------------------------------------------------------------------------------------------
@@ -237,6 +253,7 @@ class _CopaReader:
                 path=self.source,
                 line=error.lineno,
                 column=error.offset + 1,
+                hint=NOT_XML_HINT,
             ) from None
 
     def take(self, on_error: str, skipped: list[CausalRecordError] | None) -> Iterator[CausalRecord]:
@@ -304,12 +321,15 @@ READERS = {".jsonl": read_ecare, ".xml": read_copa}
 def read_causal(
     path: str | PathLike, *, on_error: str = "raise", skipped: list[CausalRecordError] | None = None
 ) -> Iterator[CausalRecord]:
-    """Records of an e-CARE (`.jsonl`) or COPA (`.xml`) file, chosen by the extension."""
+    """Records of an e-CARE (`.jsonl`) or COPA (`.xml`) file, chosen by the extension; another extension raises
+    `TaskInputError`."""
     suffix = Path(path).suffix.lower()
     if suffix not in READERS:
-        raise ValueError(
-            f"{path}: cannot tell the causal dataset format from the extension {suffix!r}; "
-            "use read_ecare for e-CARE JSON lines or read_copa for COPA XML"
+        raise TaskInputError(
+            f"{path}: a causal task reads e-CARE JSON lines (.jsonl) or COPA XML (.xml); this file has "
+            + (f"the extension {suffix!r}" if suffix else "no extension"),
+            hint="pass the .jsonl / .xml file, or rename the file to the extension of its format (in Python, "
+            "read_ecare / read_copa read a file of any name)",
         )
     return READERS[suffix](path, on_error=on_error, skipped=skipped)
 
@@ -330,11 +350,13 @@ def _handle(error: CausalRecordError, on_error: str, skipped: list[CausalRecordE
 
 
 def write_ecare(records: Iterable[CausalRecord], path: str | PathLike) -> None:
-    """The records as an e-CARE JSONL file (one object a line; `read_ecare` reads them back)."""
+    """The records as an e-CARE JSONL file (one object a line, with `conceptual_explanation` where a record has
+    an explanation; `read_ecare` reads them back)."""
     with open(path, "w", encoding="utf-8") as out:
         for r in records:
             record = {"index": r.id, "premise": r.premise, "ask-for": r.ask_for, "hypothesis1": r.choices[0],
-                      "hypothesis2": r.choices[1], "label": r.label}
+                      "hypothesis2": r.choices[1], "label": r.label,
+                      **({"conceptual_explanation": r.explanation} if r.explanation is not None else {})}
             out.write(json.dumps(record) + "\n")
 
 

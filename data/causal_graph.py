@@ -42,6 +42,8 @@ pairs themselves: every concept linked in a record's cause sentence → every co
 many records say so. `write_event_graph` writes them in ConceptNet's layout for `kgreason ingest --format
 conceptnet`, next to ConceptNet in one store; dev and test questions then link into it. Records read from a
 file named `*dev*` / `*test*` are refused: the graph must never see the questions it is evaluated on.
+`build_event_graph(train, output, nlp)` does it all for one training file, skipping its malformed records
+(counted and listed in the returned `EventGraphSummary`, as preprocessing does).
 
 >>> from kgreason.kg import KnowledgeGraph
 >>> kg = KnowledgeGraph.from_triples([("storm", "Causes", "rain"), ("fire", "HasPrerequisite", "fuel")])
@@ -57,13 +59,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kgreason.kg.errors import TaskInputError
 from kgreason.kg.retrieval import EvidencePath, RetrievedSubgraph, retrieve
 from kgreason.kg.terms import local_name
 from kgreason.kg import traversal
@@ -88,6 +91,8 @@ __all__ = [
     "NO_EVIDENCE",
     "PREMISE_NOT_LINKED",
     "CausalGraph",
+    "EventGraphSummary",
+    "build_event_graph",
     "event_triples",
     "evidence_in_words",
     "oriented_relations",
@@ -237,6 +242,40 @@ def check_training_record(record: Any, grown: str) -> None:
     if "dev" in name or "test" in name:
         raise ValueError(f"{record.source}:{record.line}: {grown} grows from training records only, never from dev "
                          "or test data; pass the train file's records")
+
+
+@dataclass
+class EventGraphSummary:
+    """What `build_event_graph` did: the training file (`input`) and its `records` read, the `triples` written to
+    `output`, and `errors`: one line per malformed record skipped (`file:line: field ...: what was wrong`)."""
+
+    input: str
+    output: str
+    records: int = 0
+    triples: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def build_event_graph(train: str | PathLike, output: str | PathLike, nlp: Any, *,
+                      min_count: int = 1) -> EventGraphSummary:
+    """`event_triples` of a training file (e-CARE JSONL or COPA XML) written to `output` (`write_event_graph`).
+
+    Malformed records are skipped and listed in the summary; a file with none readable raises `TaskInputError`
+    (as do an unknown extension and XML that is not well-formed), one from dev / test data `ValueError`.
+    """
+    from .causal import read_causal
+    from .preprocess import skipped_record
+
+    skipped: list = []
+    records = list(read_causal(train, on_error="skip", skipped=skipped))
+    errors = [skipped_record(error) for error in skipped]
+    if not records:
+        first = f" (the first: {errors[0]})" if errors else ""
+        raise TaskInputError(f"{train}: no readable record, {len(errors)} malformed{first}",
+                             hint="pass an e-CARE JSONL or COPA XML training file, and fix its records")
+    triples = event_triples(records, nlp, min_count=min_count)
+    write_event_graph(triples, output)
+    return EventGraphSummary(str(train), str(output), len(records), len(triples), errors)
 
 
 def write_event_graph(triples: Iterable[tuple[str, str, str, float]], path: str | PathLike) -> Path:

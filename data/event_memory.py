@@ -243,11 +243,12 @@ def build_event_memory(train: str | PathLike, output: str | PathLike, *, explana
     """Read a training file (e-CARE JSONL or COPA XML; malformed records are skipped and logged), embed its pairs
     with `encoder`, join `explanations` (a `read_explanations` file) by id, save to `output`; returns the memory."""
     from .causal import read_causal
+    from .preprocess import skipped_record
 
     skipped: list = []
     records = list(read_causal(train, on_error="skip", skipped=skipped))
     for error in skipped:
-        log.warning("skipped %s", error)
+        log.warning("skipped %s", skipped_record(error))
     memory = EventMemory.from_records(records, SentenceEncoder(encoder), encoder=encoder,
                                       explanations=read_explanations(explanations) if explanations else None)
     memory.save(output)

@@ -6,7 +6,8 @@
 
 Files (no pickle anywhere):
 
-    bundle.json          format version, kgreason version, task, preprocessing settings, max_length
+    bundle.json          format version, kgreason version, task, preprocessing settings, max_length, and the
+                         fingerprint of the KG store the model links to (`store_fingerprint`)
     config.json, text_config.json, model.safetensors     `FusionModel.save_pretrained`
     tokenizer.json, tokenizer_config.json, ...           the tokenizer's `save_pretrained`
     relations.json       `RelationVocabulary` (the graph encoder's edge types)
@@ -14,14 +15,20 @@ Files (no pickle anywhere):
 
 The directory is written under a temporary name and renamed into place, so it is complete or absent. Loading
 checks every file first and says which one is missing or unreadable, and what to do.
+
+The settings' KG store and event memory are saved as absolute paths, so the model loads from any directory. The
+store's fingerprint (its entity, relation and triple counts and a digest of its manifest's segment checksums: cheap,
+no graph is read) is saved with it; loading checks that the store is there and is the same one, and says what
+differs. Bundles saved before fingerprints were recorded load without that check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,7 @@ from typing import Any
 from kgreason.data.batch import LabelVocabulary, RelationVocabulary
 from kgreason.data.preprocess import Settings
 from kgreason.kg.errors import TaskInputError
+from kgreason.kg.store import Store
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_FORMAT = 1
@@ -67,8 +75,12 @@ class ModelBundle:
 def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations: RelationVocabulary,
                 labels: LabelVocabulary | None, settings: Settings, max_length: int,
                 extra: dict[str, Any] | None = None) -> Path:
-    """Write the model directory (replacing one already there) atomically; returns its path."""
+    """Write the model directory (replacing one already there) atomically; returns its path. The settings' store
+    and event memory are saved as absolute paths (relative ones are read from the current directory), with the
+    store's fingerprint."""
     directory = Path(directory)
+    settings = replace(settings, **{name: str(Path(getattr(settings, name)).resolve())
+                                    for name in ("store", "event_memory") if getattr(settings, name)})
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
@@ -78,7 +90,8 @@ def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations:
         if labels is not None:
             labels.save(staging / LABELS_FILE)
         info = {"format": BUNDLE_FORMAT, "kgreason": version("kgreason"), "task": settings.task,
-                "settings": asdict(settings), "max_length": max_length, **(extra or {})}
+                "settings": asdict(settings), "max_length": max_length,
+                **({"store_fingerprint": store_fingerprint(settings.store)} if settings.store else {}), **(extra or {})}
         (staging / BUNDLE_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
@@ -89,18 +102,26 @@ def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations:
     return directory
 
 
-def load_bundle(directory: str | Path) -> ModelBundle:
-    """The model directory `save_bundle` wrote (a `kgreason train` run directory holds it as `model/`)."""
+def load_bundle(directory: str | Path, *, check_store: bool = True) -> ModelBundle:
+    """The model directory `save_bundle` wrote (a `kgreason train` run directory holds it as `model/`).
+
+    check_store: check that the KG store of the settings is there and, where the bundle recorded its fingerprint, is
+    the one the model was trained with (`BundleError` otherwise); False for uses that read no question with it (a
+    warm start, which brings its own store).
+    """
     from transformers import AutoTokenizer
 
     from kgreason.fusion import FusionModel
 
     directory = _model_directory(Path(directory))
     info = _read_info(directory)
+    settings = _settings(info, directory)
     for name in (*MODEL_FILES, RELATIONS_FILE):
         if not (directory / name).is_file():
             raise BundleError(f"{directory / name}: missing", hint="the model directory is incomplete; copy it again "
                               "or re-run `kgreason train`, which writes it whole")
+    if check_store and settings.store:
+        _check_store(settings.store, info.get("store_fingerprint"), directory / BUNDLE_FILE)
     try:
         model = FusionModel.from_pretrained(directory)
     except Exception as err:  # safetensors / config errors: name the file
@@ -114,8 +135,42 @@ def load_bundle(directory: str | Path) -> ModelBundle:
     relations = _vocabulary(RelationVocabulary, directory / RELATIONS_FILE)
     labels = _vocabulary(LabelVocabulary, directory / LABELS_FILE) if (directory / LABELS_FILE).is_file() else None
     model.eval()
-    return ModelBundle(directory, model, tokenizer, relations, labels, _settings(info, directory),
-                       int(info.get("max_length", 128)), info)
+    return ModelBundle(directory, model, tokenizer, relations, labels, settings, int(info.get("max_length", 128)), info)
+
+
+def store_fingerprint(store: str | Path) -> dict[str, Any]:
+    """What identifies a KG store, read from its manifest alone: its entity, relation and triple counts and a digest
+    of its segments' checksums (`StoreError` where there is no store)."""
+    manifest = Store(store).manifest()
+    segments = json.dumps([segment["files"] for segment in manifest["segments"]], sort_keys=True)
+    return {**{name: manifest["counts"][name] for name in ("entities", "relations", "triples")},
+            "digest": hashlib.sha256(segments.encode()).hexdigest()[:16]}
+
+
+def _check_store(store: str, expected: dict[str, Any] | None, info_file: Path) -> None:
+    """`BundleError` where the model's store is missing, or differs from its recorded fingerprint `expected`."""
+    relative = not Path(store).is_absolute()  # saved by an older kgreason
+    where = f"{store} (a relative path, read from {Path.cwd()})" if relative else store
+    if not Store(store).exists:
+        raise BundleError(f"{info_file}: the model links questions to the KG store {where}, and there is no "
+                          "kgreason store there",
+                          hint="put the store back at that path (`kgreason ingest` the same files), or set "
+                               "'settings.store' in bundle.json to the store's absolute path"
+                               + (", or run from the directory the model was trained in" if relative else ""))
+    if expected is None:  # saved before fingerprints were recorded
+        return
+    found = store_fingerprint(store)
+    if found != expected:
+        raise BundleError(f"{info_file}: the KG store {where} is not the one the model was trained with: expected "
+                          f"{_described(expected)}, found {_described(found)}",
+                          hint="set 'settings.store' in bundle.json to the store the model was trained with, or "
+                               "train the model again with this store")
+
+
+def _described(fingerprint: dict[str, Any]) -> str:
+    """A store fingerprint in words: "entities 78,093, relations 34, triples 100,000, digest 3f2a..."."""
+    return ", ".join(f"{name} {value:,}" if isinstance(value, int) else f"{name} {value}"
+                     for name, value in fingerprint.items())
 
 
 def _model_directory(directory: Path) -> Path:

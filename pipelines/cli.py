@@ -223,18 +223,20 @@ def events(train_path, store_dir, output, min_count, nlp) -> None:
         kgreason events --train ../shared/datasets/ecare/Causal_Reasoning/train.jsonl --store stores/cn --output ecare-events.tsv
         kgreason ingest ../shared/datasets/conceptnet100k/train100k.txt.gz ecare-events.tsv --format conceptnet --store stores/cn-events
     """
-    from kgreason.data.causal import read_causal
-    from kgreason.data.causal_graph import event_triples, write_event_graph
+    from kgreason.data.causal_graph import build_event_graph
     from kgreason.data.preprocess import Settings
     from kgreason.data.preprocess_tasks import load_linking
 
     pipeline, _, _, _ = load_linking(Settings(task="ecare", nlp=nlp, store=str(Path(store_dir).resolve())))
     try:
-        triples = event_triples(read_causal(train_path), pipeline, min_count=min_count)
+        summary = build_event_graph(train_path, output, pipeline, min_count=min_count)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    write_event_graph(triples, output)
-    click.echo(f"{len(triples):,} event triples (pairs seen in ≥ {min_count} questions) → {output}")
+    click.echo(f"{summary.triples:,} event triples (pairs seen in ≥ {min_count} questions) → {output}")
+    if summary.errors:
+        click.echo(f"{len(summary.errors):,} malformed records skipped", err=True)
+        for error in summary.errors[:5]:
+            click.echo(f"  skipped {error}", err=True)
 
 
 @main.command("event-memory")
@@ -539,11 +541,23 @@ def explain(question, model_dir, choices, context, max_paths, html_path, png_pat
         scores.add_row(name, f"{score:.3f}")
     console.print(scores)
     ranking = "weighted by the model's edge importances" if evidence.weighted else "not weighted: the model reads no graph"
-    paths = Table("#", "path", "weight", "sentences", title=f"evidence paths ({ranking})")
+    if evidence.causal_paths is not None:  # causal questions: the paths over causal relations, in the asked direction
+        names = list(answer.scores)
+        causal = Table("choice", "path", "weight", title="causal evidence (paths over causal relations, in the asked "
+                                                         "direction; * the answer)")
+        for choice, text, weight in evidence.causal_rows():
+            causal.add_row(("* " if choice == evidence.choice else "") + names[choice], text,
+                           "-" if weight is None else f"{weight:.3f}")
+        console.print(causal)
+    title = "subgraph paths the model weighted most" if evidence.causal_paths is not None else f"evidence paths ({ranking})"
+    paths = Table("#", "path", "weight", "sentences", title=title)
     for i, path in enumerate(evidence.paths[:max_paths], 1):
         paths.add_row(str(i), path.text, "-" if path.weight is None else f"{path.weight:.3f}",
                       " ".join(dict.fromkeys(s for s in path.sentences if s)))
-    console.print(paths if evidence.paths else "no path joins the nodes asked about", highlight=False)
+    if evidence.paths:
+        console.print(paths)
+    elif evidence.causal_paths is None:
+        console.print("no path joins the nodes asked about", highlight=False)
     if evidence.known_case:
         case = evidence.known_case
         console.print(f"[bold]known case[/] (training question {case['pair_id']}, {case['strength']} match, score "

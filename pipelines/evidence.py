@@ -20,6 +20,11 @@ edge's share of the messages arriving at its target, in [0, 1]), so long and sho
 equal weights go to the shorter path. Between two nodes joined by several edges a path takes the most
 important one. Without importances (a model that reads no graph: `lm_only`) paths are ranked by length,
 typed relations before untyped ones, weights are None and `Evidence.weighted` is False.
+
+Causal questions (e-CARE, COPA) also carry their causal evidence (`Evidence.causal_paths`): each choice's paths
+over causal relations only, in the asked direction, written cause first (`kgreason.data.causal_graph`), ranked by
+the geometric mean of the importances of their edges in that choice's graph, else shortest first; a choice without
+one has "no graph evidence" (`Evidence.causal_evidence`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from kgreason.data.causal_graph import REVERSED
+from kgreason.data.causal_graph import NO_EVIDENCE, REVERSED
 from kgreason.data.example import KGQAExample
 from kgreason.data.text_graph import UNTYPED
 
@@ -119,6 +124,18 @@ class WeightedPath:
 
 
 @dataclass
+class CausalPath:
+    """A causal evidence path of choice `choice`, cause first: `text` in words ("storm —Causes→ rain"), `length`
+    steps; weight: the geometric mean of the model's importances of its edges in that choice's graph (None: a model
+    that reads no graph, or an edge the subgraph lacks)."""
+
+    choice: int
+    text: str
+    length: int
+    weight: float | None
+
+
+@dataclass
 class Evidence:
     """What an answer rests on (see the module docstring).
 
@@ -130,6 +147,8 @@ class Evidence:
     known_case: causal questions read with an event memory: the chosen choice's link to a training pair
         (`kgreason.data.event_memory.EventLink.to_dict()`: match, because, score, strength, cause, effect,
         explanation, pair_id, text)
+    choice: the chosen choice's index (multiple choice), else None
+    causal_paths: causal questions: each choice's causal paths, best first (see the module docstring); else None
     """
 
     text: str
@@ -145,19 +164,43 @@ class Evidence:
     answer: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
     known_case: dict[str, Any] | None = None
+    choice: int | None = None
+    causal_paths: list[list[CausalPath]] | None = None
 
     @property
     def top_path(self) -> WeightedPath | None:
         return self.paths[0] if self.paths else None
 
+    @property
+    def causal_evidence(self) -> list[list[str]] | None:
+        """Causal questions: each choice's causal paths in words, best first, or ["no graph evidence"]; else None."""
+        if self.causal_paths is None:
+            return None
+        return [[path.text for path in paths] or [NO_EVIDENCE] for paths in self.causal_paths]
+
+    @property
+    def answer_causal_evidence(self) -> list[str] | None:
+        """Causal questions: the chosen choice's `causal_evidence`; else None."""
+        evidence = self.causal_evidence
+        return None if evidence is None or self.choice is None else evidence[self.choice]
+
+    def causal_rows(self) -> list[tuple[int, str, float | None]]:
+        """(choice index, path in words or "no graph evidence", weight) for each choice's causal paths, choice by
+        choice, best first: the rows of a causal-evidence table ([] for other questions)."""
+        return [row for choice, paths in enumerate(self.causal_paths or [])
+                for row in ([(choice, p.text, p.weight) for p in paths] or [(choice, NO_EVIDENCE, None)])]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: plain lists, strings and numbers."""
         importance = self.node_importance or [None] * len(self.nodes)
         return {
-            "text": self.text, "answer": self.answer, "scores": self.scores, "weighted": self.weighted,
-            "ranking": self.ranking, "mentions": [asdict(m) for m in self.mentions],
+            "text": self.text, "answer": self.answer, "choice": self.choice, "scores": self.scores,
+            "weighted": self.weighted, "ranking": self.ranking, "mentions": [asdict(m) for m in self.mentions],
             "endpoints": [list(pair) for pair in self.endpoints], "paths": [p.to_dict() for p in self.paths],
-            "known_case": self.known_case,
+            "known_case": self.known_case, "answer_causal_evidence": self.answer_causal_evidence,
+            "causal_evidence": self.causal_evidence,
+            "causal_paths": None if self.causal_paths is None else [[asdict(p) for p in paths]
+                                                                    for paths in self.causal_paths],
             "subgraph": {
                 "nodes": [{"name": name, "type": kind, "importance": value}
                           for name, kind, value in zip(self.nodes, self.node_types, importance)],
@@ -263,6 +306,10 @@ def _page(evidence: Evidence, svg: str) -> str:
         table(["#", "path", "weight", "sentences"],
               [(i + 1, p.text, p.weight, " | ".join(dict.fromkeys(s for s in p.sentences if s)))
                for i, p in enumerate(evidence.paths)]),
+        *(["<h2>Causal evidence</h2><p>each choice's paths over causal relations, in the asked direction, cause "
+           "first</p>", table(["choice", "path", "weight"], [(c + 1, text, weight)
+                                                             for c, text, weight in evidence.causal_rows()])]
+          if evidence.causal_paths is not None else []),
         *(["<h2>Known case</h2><p>the training question that matches the answer best (score: the smaller of its two"
            " sides' cosine similarities, plus the question's to its explanation)</p>",
            table(["case", "score", "strength", "training id"], [(
@@ -299,6 +346,7 @@ def build_evidence(
     node_names: Sequence[str] | None = None,
     relation_names: Sequence[str] | None = None,
     choice: int | None = None,
+    choice_edge_importance: Sequence[np.ndarray] | None = None,
     max_paths: int = 5,
     max_length: int | None = None,
     answer: str | None = None,
@@ -310,6 +358,8 @@ def build_evidence(
     node_names: name of each node (default: text graphs' `meta["nodes"]`, else the ids); relation_names: the
         name of each `edge_type` of a background-KG example (text graphs name theirs in `meta["relations"]`)
     choice: the chosen choice of a multiple-choice example (its entities end the paths)
+    choice_edge_importance: C arrays float [E], the edge importances of each choice's graph (multiple choice):
+        they weigh each choice's causal paths
     """
     names = _node_names(example, node_names)
     relations = _relation_names(example, relation_names)
@@ -339,7 +389,37 @@ def build_evidence(
         scores=dict(scores or {}),
         known_case=(example.meta["event_links"][choice]
                     if choice is not None and example.meta.get("event_links") else None),
+        choice=choice,
+        causal_paths=causal_paths(example, relations=relations, choice_edge_importance=choice_edge_importance),
     )
+
+
+def causal_paths(example: KGQAExample, *, relations: Sequence[str],
+                 choice_edge_importance: Sequence[np.ndarray] | None = None) -> list[list[CausalPath]] | None:
+    """Each choice's causal paths (`meta["paths"]` of a causal example, else None), best first: by weight (see
+    `CausalPath`) where `choice_edge_importance` (C arrays float [E]) gives one, else in retrieval's order (shortest
+    first). relations: [E] the name of each edge (`rev:<name>` for a causal edge turned along the question)."""
+    meta = example.meta
+    if "ask_for" not in meta:  # not a causal example (`kgreason.data.causal.causal_example`)
+        return None
+    local = {int(node): i for i, node in enumerate(example.node_ids.tolist())}
+    edges: dict[tuple[int, int, str], list[int]] = {}  # (local node, local node, stored relation) -> edges
+    for edge, (s, t) in enumerate(example.edge_index.T.tolist()):
+        edges.setdefault((*sorted((s, t)), relations[edge].removeprefix(REVERSED)), []).append(edge)
+    found: list[list[tuple[tuple, CausalPath]]] = [[] for _ in example.choices]
+    for rank, path in enumerate(meta.get("paths", [])):
+        choice = path["choice"]
+        if not 0 <= choice < len(found):  # a path between the premise's own concepts
+            continue
+        importance = None if choice_edge_importance is None else choice_edge_importance[choice]
+        steps = [edges.get((*sorted((local.get(h, -1), local.get(t, -1))), relation))
+                 for (h, _, t), (_, relation, _) in zip(path["triples"], path["labels"])]
+        weight = None
+        if importance is not None and steps and all(steps):
+            weight = round(_geometric_mean([max(float(importance[e]) for e in step) for step in steps]), 6)
+        key = (weight is None, -(weight or 0.0), len(steps), rank)
+        found[choice].append((key, CausalPath(choice, path["text"], len(steps), weight)))
+    return [[causal for _, causal in sorted(paths, key=lambda item: item[0])] for paths in found]
 
 
 def top_path(example: KGQAExample, edge_importance: np.ndarray | None, *, max_length: int | None = None,
@@ -425,7 +505,7 @@ def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Se
                 weight = None
                 key = (len(edges), sum(relations[e] == UNTYPED for e in edges), nodes)
             else:
-                weight = math.prod(max(float(importance[e]), 0.0) for e in edges) ** (1 / len(edges))
+                weight = _geometric_mean([float(importance[e]) for e in edges])
                 key = (-round(weight, 9), len(edges), nodes)
             found.append((key, weight, nodes, hops))
     found.sort(key=lambda item: item[0])
@@ -435,6 +515,11 @@ def rank_paths(example: KGQAExample, importance: np.ndarray | None, *, pairs: Se
                          weight=None if weight is None else round(weight, 6), sentences=[sentences[e] for e, _ in hops],
                          derived_depths=[depths[e] for e, _ in hops] if any(depths) else [])
             for _, weight, nodes, hops in found[:limit]]
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    """The geometric mean of edge importances (negatives count as 0): long and short paths compare fairly."""
+    return math.prod(max(value, 0.0) for value in values) ** (1 / len(values))
 
 
 def relation_text(relation: str, derived_depth: int) -> str:

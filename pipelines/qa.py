@@ -66,7 +66,9 @@ class Answer:
     """The answer to one question.
 
     label: the class (clutrr, proofwriter) or the chosen choice's text (multiple choice)
-    scores: probability of every label or choice (summing to 1); evidence: what it rests on (`Evidence`)
+    scores: probability of every label or choice (summing to 1), by name; a choice whose text an earlier choice
+        has too is keyed "text [choice i]" (i from 1), so that every choice keeps its entry (`score_keys`)
+    evidence: what it rests on (`Evidence`; its `choice` is the chosen choice's index)
     id: the input's id (its position in the stream unless given); question: the text the model read
     """
 
@@ -132,10 +134,9 @@ class GraphQA:
         if precision == "int8":
             self.model = int8_text_encoder(self.model, where=bundle.directory)
         self._spec = registry[bundle.task]
-        if self._spec.needs_store and not (bundle.settings.store and Path(bundle.settings.store).is_dir()):
-            raise TaskInputError(f"{bundle.directory}: the model links questions to the KG store "
-                                 f"{bundle.settings.store!r}, which is not there",
-                                 hint="ingest the store again at that path, or edit 'settings.store' in bundle.json")
+        if self._spec.needs_store and not bundle.settings.store:  # load_bundle checks a store that is named
+            raise TaskInputError(f"{bundle.directory}: the {bundle.task} model names no KG store to link questions to",
+                                 hint="set 'settings.store' in bundle.json to the store it was trained with")
         self.resources = self._spec.load(bundle.settings)  # the spaCy pipeline (and KG), loaded once
         self._relation_names = None
         if bundle.relations.kind == "kg":
@@ -266,19 +267,21 @@ class GraphQA:
         answers = []
         for b, (example, row) in enumerate(zip(examples, probabilities)):
             names = list(example.choices) if self.labels is None else list(self.labels)
-            allowed = example.meta.get("answer_choices") or names
-            kept = np.array([row[names.index(name)] for name in allowed], dtype=np.float64)
+            allowed = example.meta.get("answer_choices")
+            positions = [names.index(name) for name in allowed] if allowed else list(range(len(names)))
+            kept = row[positions].astype(np.float64)
             kept = kept / kept.sum()
-            choice = int(kept.argmax())
-            graph = b * copies + (names.index(allowed[choice]) if copies > 1 else 0)
-            scores = {name: round(float(p), 6) for name, p in zip(allowed, kept)}
+            chosen = positions[int(kept.argmax())]  # the row (label, or choice) answered
+            graph = b * copies + (chosen if copies > 1 else 0)
+            scores = dict(zip(score_keys([names[i] for i in positions]), (round(float(p), 6) for p in kept)))
             evidence = build_evidence(
                 example, edge_importance=None if edges is None else edges[graph],
                 node_importance=None if nodes is None else nodes[graph], node_names=self._node_names(example),
-                relation_names=self._relation_names, choice=choice if copies > 1 else None,
-                answer=allowed[choice], scores=scores,
+                relation_names=self._relation_names, choice=chosen if copies > 1 else None,
+                choice_edge_importance=None if edges is None or copies == 1 else edges[b * copies:(b + 1) * copies],
+                answer=names[chosen], scores=scores,
             )
-            answers.append(Answer(allowed[choice], scores, evidence, id=example.meta.get("id"),
+            answers.append(Answer(names[chosen], scores, evidence, id=example.meta.get("id"),
                                   question=example.meta.get("question", example.text), task=self.task))
         return answers
 
@@ -288,6 +291,17 @@ class GraphQA:
             return None
         kg = self.resources[1]
         return [kg.label(int(n)) for n in example.node_ids.tolist()]
+
+
+def score_keys(names: list[str]) -> list[str]:
+    """`Answer.scores`' keys: the names, a repeated one marked with its place so that each choice keeps its entry,
+    e.g. ["It rained.", "It rained."] -> ["It rained.", "It rained. [choice 2]"]."""
+    seen: set[str] = set()
+    keys = []
+    for place, name in enumerate(names, start=1):
+        keys.append(f"{name} [choice {place}]" if name in seen else name)
+        seen.add(name)
+    return keys
 
 
 def int8_text_encoder(model: torch.nn.Module, *, where: Any = "the model") -> torch.nn.Module:

@@ -106,7 +106,9 @@ def choose_task_files(data: str | Path | None, *, train: tuple[str | Path, ...] 
                       tests: tuple[str | Path, ...] = ()) -> TaskFiles:
     """The files of `data` (a folder or file, as `find_task_files`; None: none), with `train` (several files are
     joined), `dev` and `tests` given one by one replacing what the folder has, e.g. COPA trained on e-CARE train
-    and COPA dev: `choose_task_files(None, train=(ecare_train, copa_dev), dev=ecare_dev, tests=(copa_test,))`."""
+    and COPA dev: `choose_task_files(None, train=(ecare_train, copa_dev), dev=ecare_dev, tests=(copa_test,))`.
+    A test file is reported under its name ("copa-test"); one named like an earlier test file or like the dev
+    report ("dev") under its folder's name too ("FOLIO-dev")."""
     files = find_task_files(data) if data is not None else TaskFiles((), None, {})
     chosen = [Path(p) for p in (*train, *([dev] if dev else []), *tests)]
     for path in chosen:
@@ -119,6 +121,8 @@ def choose_task_files(data: str | Path | None, *, train: tuple[str | Path, ...] 
     if tests:
         files.tests = {}
         for path in map(Path, tests):
+            if path in files.tests.values():
+                raise TaskInputError(f"{path}: given twice as a test file", hint="pass each test file once")
             name = _name(path)
             if name in files.tests or name == "dev":  # "dev" is the dev set's report (a file or carved from train)
                 name = f"{path.parent.name}-{name}"  # FOLIO/dev.json -> "FOLIO-dev"
@@ -466,7 +470,7 @@ def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_en
     text-graph model keeps its relation vocabulary (relations it never saw map to `<unk>`)."""
     from .bundle import load_bundle
 
-    bundle = load_bundle(init_from)
+    bundle = load_bundle(init_from, check_store=False)  # the new run brings its own store
     config = bundle.model.config
     hint = "start from a model trained the same way, or train from scratch (leave out --init-from)"
     same_family = bundle.task == task or {bundle.task, task} <= set(CAUSAL_TASKS)

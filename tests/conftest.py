@@ -63,3 +63,14 @@ def tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm.get_model_path(), local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tokenizer, tmp_path_factory):
+    """A tiny random transformer saved with MiniLM's tokenizer: a directory for `--text-encoder` / `--encoder`."""
+    from test_fusion import tiny_text_encoder
+
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tiny_text_encoder(tokenizer).save_pretrained(directory)
+    tokenizer.save_pretrained(str(directory))
+    return directory

@@ -119,15 +119,7 @@ def test_no_usable_training_example_names_the_skipped_records(tokenizer, tmp_pat
                      training_kwargs=TRAINING)
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tokenizer, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    tiny_text_encoder(tokenizer).save_pretrained(directory)
-    tokenizer.save_pretrained(str(directory))
-    return directory
-
-
-def test_a_test_file_without_usable_examples_costs_only_itself(tiny_model_dir, tmp_path):
+def test_a_test_file_without_usable_examples_costs_only_itself(tiny_encoder_dir, tmp_path):
     """Every record of one test file malformed: the model is saved, the other files reported, that file's report
     is its error, and `train` exits with status 1 after writing everything."""
     files = clutrr_file(tmp_path)
@@ -136,7 +128,7 @@ def test_a_test_file_without_usable_examples_costs_only_itself(tiny_model_dir, t
     broken.write_text(header + "\n0,x,too few cells\n")
     result = CliRunner().invoke(main, [
         "train", "--task", "clutrr", "--train", str(files.train[0]), "--test", str(files.tests["test_2"]),
-        "--test", str(broken), "--out", str(tmp_path / "run"), "--text-encoder", str(tiny_model_dir), "--nlp", "blank",
+        "--test", str(broken), "--out", str(tmp_path / "run"), "--text-encoder", str(tiny_encoder_dir), "--nlp", "blank",
         "--fusion", "lm_only", "--epochs", "1", "--batch-size", "8", "--workers", "1", "--device", "cpu", "-q"])
     assert result.exit_code == 1, result.output
     assert "broken_test was not evaluated: [DATA001] no usable example" in result.output
@@ -146,12 +138,12 @@ def test_a_test_file_without_usable_examples_costs_only_itself(tiny_model_dir, t
     assert (tmp_path / "run" / "model" / "bundle.json").is_file()
 
 
-def test_evaluate_goes_on_past_a_bad_file_and_shows_what_it_skipped(tiny_model_dir, tmp_path):
+def test_evaluate_goes_on_past_a_bad_file_and_shows_what_it_skipped(tiny_encoder_dir, tmp_path):
     files = clutrr_file(tmp_path, lambda rows: rows.insert(2, ["1", "broken-row", "not enough cells"]))
     run = tmp_path / "run"
     trained = CliRunner().invoke(main, [
         "train", "--task", "clutrr", "--train", str(files.train[0]), "--test", str(files.tests["test_2"]),
-        "--out", str(run), "--text-encoder", str(tiny_model_dir), "--nlp", "blank", "--fusion", "lm_only",
+        "--out", str(run), "--text-encoder", str(tiny_encoder_dir), "--nlp", "blank", "--fusion", "lm_only",
         "--epochs", "1", "--batch-size", "8", "--workers", "1", "--device", "cpu", "-q"])
     assert trained.exit_code == 0, trained.output
     assert "test_2: 6 records, 1 malformed skipped" in trained.output

@@ -33,6 +33,7 @@ from kgreason.data.causal_graph import (
 )
 from kgreason.data.example import KGQAExample
 from kgreason.kg import KnowledgeGraph
+from kgreason.kg.errors import TaskInputError
 from kgreason.kg.retrieval import retrieve
 
 ECARE_OK = {
@@ -116,7 +117,7 @@ def test_ecare_malformed_record_names_file_line_and_field(tmp_path, line, field,
         next(records)
     error = caught.value
     assert (error.path, error.line, error.field) == (str(path), 2, field)
-    assert f"{path}:2" in str(error) and "on_error='skip'" in str(error)
+    assert f"{path}:2" in str(error) and "fix or remove that record" in str(error)
     if field:
         assert f"field {field!r}" in str(error)
 
@@ -199,7 +200,7 @@ def test_copa_xml_that_is_not_well_formed_always_raises(tmp_path):
 
 
 def test_read_causal_refuses_unknown_extensions(tmp_path):
-    with pytest.raises(ValueError, match="read_ecare .* or read_copa"):
+    with pytest.raises(TaskInputError, match=r"copa.csv: a causal task reads .*\(.jsonl\) or COPA XML \(.xml\)"):
         read_causal(tmp_path / "copa.csv")
 
 

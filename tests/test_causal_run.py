@@ -197,8 +197,10 @@ def test_choose_task_files_replaces_the_folders_files(tmp_path):
     assert chosen.train == (ecare.train[0],) and chosen.dev == ecare.tests["test"] and list(chosen.tests) == ["train"]
     with pytest.raises(TaskInputError, match="missing.jsonl: no such file"):
         choose_task_files(None, train=(tmp_path / "missing.jsonl",))
-    with pytest.raises(TaskInputError, match="two test files are named 'test'"):
+    with pytest.raises(TaskInputError, match="given twice as a test file"):
         choose_task_files(None, tests=(ecare.tests["test"], ecare.tests["test"]))
+    copa = generate_task_files("copa", tmp_path / "c", **SMALL)  # two files named "test": the second by its folder
+    assert list(choose_task_files(None, tests=(ecare.tests["test"], copa.tests["test"])).tests) == ["test", "c-test"]
 
 
 def test_a_copa_run_starts_from_the_ecare_model(ecare_run, tokenizer, tmp_path):
@@ -264,3 +266,9 @@ def test_events_command_grows_an_event_graph_from_training_questions_only(tmp_pa
                                    *common])
     assert refused.exit_code == 2 and "never from dev or test data" in refused.output
     assert not (tmp_path / "t.tsv").exists()
+    broken = tmp_path / "broken_train.jsonl"
+    broken.write_text("{not json\n" + files.train[0].read_text())
+    skipping = runner.invoke(main, ["events", "--train", str(broken), "--output", str(tmp_path / "b.tsv"), *common])
+    assert skipping.exit_code == 0, skipping.output
+    assert "1 malformed records skipped" in skipping.output and "broken_train.jsonl:1:" in skipping.output
+    assert (tmp_path / "b.tsv").read_text() == (tmp_path / "ev.tsv").read_text()

@@ -144,24 +144,16 @@ def test_settings_refuse_a_memory_for_other_tasks_and_key_it_by_content(tmp_path
     assert cache_key(settings, "input", 16) != first
 
 
-@pytest.fixture(scope="module")
-def encoder_dir(tokenizer, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    tiny_text_encoder(tokenizer).save_pretrained(directory)
-    tokenizer.save_pretrained(str(directory))
-    return directory
-
-
-def test_a_run_with_the_memory_reads_each_choices_link_and_graphqa_links_new_questions(tokenizer, encoder_dir,
+def test_a_run_with_the_memory_reads_each_choices_link_and_graphqa_links_new_questions(tokenizer, tiny_encoder_dir,
                                                                                        tmp_path):
     files = generate_task_files("ecare", tmp_path / "data", train_size=40, test_size=12)
     runner = CliRunner()
     made = runner.invoke(main, ["event-memory", "--train", str(files.train[0]), "--output", str(tmp_path / "m.npz"),
-                                "--encoder", str(encoder_dir)])
+                                "--encoder", str(tiny_encoder_dir)])
     assert made.exit_code == 0, made.output
     assert "40 training pairs (0 with an explanation)" in made.output
     refused = runner.invoke(main, ["event-memory", "--train", str(files.tests["test"]), "--output",
-                                   str(tmp_path / "t.npz"), "--encoder", str(encoder_dir)])
+                                   str(tmp_path / "t.npz"), "--encoder", str(tiny_encoder_dir)])
     assert refused.exit_code == 2 and "never from dev or test data" in refused.output
     assert not (tmp_path / "t.npz").exists()
 
@@ -193,12 +185,12 @@ def test_a_run_with_the_memory_reads_each_choices_link_and_graphqa_links_new_que
     assert "known case (training question" in explained.output
 
 
-def test_worker_processes_link_to_the_memory(encoder_dir, tmp_path):
+def test_worker_processes_link_to_the_memory(tiny_encoder_dir, tmp_path):
     from kgreason.data.preprocess import preprocess
 
     files = generate_task_files("ecare", tmp_path / "data", train_size=20, test_size=2)
     CliRunner().invoke(main, ["event-memory", "--train", str(files.train[0]), "--output", str(tmp_path / "m.npz"),
-                              "--encoder", str(encoder_dir)])
+                              "--encoder", str(tiny_encoder_dir)])
     summary = preprocess(files.train[0], tmp_path / "cache", task="ecare", nlp="blank", store=str(files.store),
                          event_memory=str(tmp_path / "m.npz"), workers=2, shard_size=10)
     examples = list(ShardCache(summary.cache_dir).examples())
