@@ -130,9 +130,12 @@ def _refuse_single_object(text: str, path: Path) -> None:
     except json.JSONDecodeError:
         return  # JSONL (or broken): read line by line
     if isinstance(whole, dict):
+        lists = [key for key, value in whole.items()  # a list of records, as {"data": [{...}, ...]}
+                 if isinstance(value, list) and value and all(isinstance(item, dict) for item in value)]
+        hint = (f"give the list itself (the value of its {lists[0]!r} key) as the file's content" if lists else
+                "put the question in a list ([{...}]), or write one theory per line (JSONL)")
         raise ParseError(f"the file is one JSON object (keys {sorted(whole)[:5]}), not a JSON list of questions "
-                         "(Logic-LM) nor one theory per line (JSONL)", path=str(path), line=1,
-                         hint="give the list itself (e.g. the value of its 'data' key) as the file's content")
+                         "(Logic-LM) nor one theory per line (JSONL)", path=str(path), line=1, hint=hint)
 
 
 def _jsonl_line(line: str, path: Path, number: int) -> list[ProofWriterRecord]:

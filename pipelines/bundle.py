@@ -122,6 +122,11 @@ def load_bundle(directory: str | Path, *, check_store: bool = True) -> ModelBund
                               "or re-run `kgreason train`, which writes it whole")
     if check_store and settings.store:
         _check_store(settings.store, info.get("store_fingerprint"), directory / BUNDLE_FILE)
+    if check_store and settings.event_memory and not Path(settings.event_memory).is_file():
+        raise BundleError(f"{directory / BUNDLE_FILE}: the model reads the event memory {settings.event_memory}, and "
+                          "there is no file there",
+                          hint="put the memory back at that path (`kgreason event-memory` with the same training "
+                               "file), or set 'settings.event_memory' in bundle.json to where it is now")
     try:
         model = FusionModel.from_pretrained(directory)
     except Exception as err:  # safetensors / config errors: name the file

@@ -205,6 +205,9 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     _console().print(table)
     _print_preprocessing({Path(input_path).name: summary.to_dict()}, shown=20)
+    if not summary.examples and summary.errors:  # every record malformed
+        click.echo(f"error: no usable record in {input_path}: every one was malformed (above)", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -237,6 +240,8 @@ def events(train_path, store_dir, output, min_count, nlp) -> None:
         click.echo(f"{len(summary.errors):,} malformed records skipped", err=True)
         for error in summary.errors[:5]:
             click.echo(f"  skipped {error}", err=True)
+        if len(summary.errors) > 5:
+            click.echo(f"  … and {len(summary.errors) - 5} more", err=True)
 
 
 @main.command("event-memory")
@@ -271,7 +276,7 @@ def _print_preprocessing(summaries: dict, *, shown: int = 5) -> None:
         errors = summary["errors"]
         if not errors and not flagged:
             continue
-        click.echo(f"{name}: {summary['records']} records, {len(errors)} malformed skipped"
+        click.echo(f"{name}: {summary['records']} records read, {len(errors)} malformed skipped"
                    f"{', flagged: ' + flagged if flagged else ''}", err=True)
         for error in errors[:shown]:
             click.echo(f"  skipped {error}", err=True)

@@ -565,6 +565,7 @@ def evaluate_model(model: str | Path, data: str | Path, *, out: str | Path | Non
 
     for name, path in targets.items():  # a file that cannot be read or evaluated is reported, the rest go on
         reports[name] = report_or_error(name, lambda name=name, path=path: evaluate_file(name, path))
+    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", {"model": str(bundle.directory), "task": bundle.task, "data": str(data),
                                       "files": {name: str(path) for name, path in targets.items()},
                                       "preprocess_settings": settings, "preprocessing": summaries, "tests": reports,

@@ -110,6 +110,18 @@ def test_a_file_that_cannot_be_read_leaves_no_cache_folder(tmp_path):
     assert not list((tmp_path / "cache").iterdir())
 
 
+def test_preprocess_fails_when_no_record_is_usable(tmp_path):
+    theory = tmp_path / "theory.json"
+    theory.write_text(logic_lm([{"answer": "Z"}]))
+    result = CliRunner().invoke(main, ["preprocess", "--task", "proofwriter", "--input", str(theory), "--output",
+                                       str(tmp_path / "cache"), "--workers", "1", "-q"])
+    assert result.exit_code == 1 and "no usable record" in result.output and "field 'answer'" in result.output
+    single = tmp_path / "single.json"
+    single.write_text(json.dumps(json.loads(logic_lm([{}]))[0], indent=1))
+    with pytest.raises(ParseError, match=r"put the question in a list"):
+        read_proofwriter(single)
+
+
 def test_no_usable_training_example_names_the_skipped_records(tokenizer, tmp_path):
     train = tmp_path / "train.json"
     train.write_text(logic_lm([{"answer": "Z"}, {"options": "A) True"}]))
@@ -146,12 +158,12 @@ def test_evaluate_goes_on_past_a_bad_file_and_shows_what_it_skipped(tiny_encoder
         "--out", str(run), "--text-encoder", str(tiny_encoder_dir), "--nlp", "blank", "--fusion", "lm_only",
         "--epochs", "1", "--batch-size", "8", "--workers", "1", "--device", "cpu", "-q"])
     assert trained.exit_code == 0, trained.output
-    assert "test_2: 6 records, 1 malformed skipped" in trained.output
+    assert "test_2: 6 records read, 1 malformed skipped" in trained.output
     (files.tests["test_3"].parent / "9_test.csv").write_text("id,story\n1,Ann went home.\n")  # not a CLUTRR CSV
     evaluated = CliRunner().invoke(main, ["evaluate", "--model", str(run), "--data", str(tmp_path / "data"),
                                           "--out", str(tmp_path / "eval"), "--workers", "1", "--device", "cpu", "-q"])
     assert evaluated.exit_code == 1, evaluated.output
-    assert "test_2: 6 records, 1 malformed skipped" in evaluated.output and "skipped " in evaluated.output
+    assert "test_2: 6 records read, 1 malformed skipped" in evaluated.output and "skipped " in evaluated.output
     assert "error: 9_test was not evaluated: [DATA101]" in evaluated.output
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["tests"]["test_3"]["n"] == 6 and "not a CLUTRR CSV" in results["tests"]["9_test"]["error"]

@@ -183,6 +183,10 @@ def test_a_run_with_the_memory_reads_each_choices_link_and_graphqa_links_new_que
                                      "--choice", test.choices[0], "--choice", test.choices[1]])
     assert explained.exit_code == 0, explained.output
     assert "known case (training question" in explained.output
+    (tmp_path / "m.npz").rename(tmp_path / "moved.npz")  # the model names its memory: a clear error, no traceback
+    moved = runner.invoke(main, ["explain", "--model", str(tmp_path / "run"), "--device", "cpu", test.text,
+                                 "--choice", test.choices[0], "--choice", test.choices[1]])
+    assert moved.exit_code == 2 and "event memory" in moved.output and "settings.event_memory" in moved.output
 
 
 def test_worker_processes_link_to_the_memory(tiny_encoder_dir, tmp_path):
