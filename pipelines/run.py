@@ -579,14 +579,16 @@ def evaluation_dir(model: str | Path, data: str | Path, out: str | Path | None =
 
 
 def write_predictions(path: Path, predictions: list[dict[str, Any]], *, label_names: tuple[str, ...] | None) -> None:
-    """One JSON line per example: id, gold, predicted (names where the task has them), scores, k / depth."""
+    """One JSON line per example: id, gold, predicted (names where the task has them), scores, k / depth; an
+    unlabelled example's gold is the target its file gives (a CLUTRR "brother-in-law"), else -1."""
     def name(index: int) -> Any:
         return label_names[index] if label_names is not None and 0 <= index < len(label_names) else index
 
     lines = []
     for p in predictions:
         meta = p["meta"]
-        record = {"id": meta.get("id"), "gold": name(p["label"]), "predicted": name(p["prediction"]),
+        gold = name(p["label"]) if p["label"] >= 0 else meta.get("target", p["label"])  # unlabelled: the file's word
+        record = {"id": meta.get("id"), "gold": gold, "predicted": name(p["prediction"]),
                   "correct": p["label"] == p["prediction"], "scores": [round(s, 6) for s in p["scores"]],
                   **{key: meta[key] for key in ("k", "depth", "noise", "ask_for") if meta.get(key) is not None},
                   **{key: p[key] for key in ("top_path", "top_path_is_gold") if key in p}}

@@ -16,7 +16,7 @@ from kgreason.data.proofwriter import read_proofwriter
 from kgreason.kg.errors import ParseError, TaskInputError
 from kgreason.pipelines.cli import main
 from kgreason.pipelines.evaluation import accuracy_report, answer_among_choices
-from kgreason.pipelines.run import choose_task_files, generate_task_files, run_pipeline
+from kgreason.pipelines.run import choose_task_files, generate_task_files, run_pipeline, write_predictions
 
 SMALL = {"train_size": 40, "test_size": 6, "test_lengths": (2, 3)}
 TRAINING = {"epochs": 1, "batch_size": 8, "device": "cpu", "lr_text": 1e-3}
@@ -95,6 +95,9 @@ def test_flagged_records_are_listed_by_id(tmp_path):
     summary = preprocess(files.tests["test_2"], tmp_path / "cache", task="clutrr", workers=1, nlp="blank")
     in_law_id = next(csv.DictReader(io.StringIO(files.tests["test_2"].read_text())))["id"]
     assert summary.flags["label_not_in_classes"] == 1 and summary.flagged["label_not_in_classes"] == [in_law_id]
+    write_predictions(tmp_path / "p.jsonl", [{"meta": {"id": in_law_id, "target": "brother-in-law"}, "label": -1,
+                                              "prediction": 0, "scores": [1.0]}], label_names=("aunt",))
+    assert json.loads((tmp_path / "p.jsonl").read_text())["gold"] == "brother-in-law"
     theory = tmp_path / "theory.json"
     theory.write_text(logic_lm([{"context": "Zorbs glimmer quietly under the moon."}, {}]))
     summary = preprocess(theory, tmp_path / "cache", task="proofwriter", workers=1)
