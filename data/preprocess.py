@@ -105,6 +105,12 @@ class Settings:
         records."""
         return {key: value for key, value in asdict(self).items() if key != "task"}
 
+    def with_absolute_paths(self) -> Settings:
+        """The same settings with the files they name (the KG store, the event memory) as absolute paths: what the
+        cache key hashes, and what a saved model records, so that it loads from any directory."""
+        return replace(self, **{name: str(Path(getattr(self, name)).resolve())
+                                for name in ("store", "event_memory") if getattr(self, name)})
+
 
 def skipped_record(error: ParseError) -> str:
     """One summary line for a skipped record: `file:line: what was wrong`."""
@@ -233,13 +239,10 @@ def preprocess(
     if spec.needs_store and not config.store:
         raise TaskInputError(f"task {task!r} links to a knowledge graph and no store was given",
                              hint="pass --store DIR (store=DIR), a store made by `kgreason ingest`")
-    if config.store:
-        config = replace(config, store=str(Path(config.store).resolve()))
-    if config.event_memory:
-        if not Path(config.event_memory).is_file():
-            raise TaskInputError(f"event memory {config.event_memory} is not a file",
-                                 hint="make one with `kgreason event-memory --train TRAIN.jsonl --output FILE.npz`")
-        config = replace(config, event_memory=str(Path(config.event_memory).resolve()))
+    if config.event_memory and not Path(config.event_memory).is_file():
+        raise TaskInputError(f"event memory {config.event_memory} is not a file",
+                             hint="make one with `kgreason event-memory --train TRAIN.jsonl --output FILE.npz`")
+    config = config.with_absolute_paths()
     path = Path(input)
     if not path.is_file():
         raise TaskInputError(f"{path}: no such input file", hint="check the path")

@@ -28,7 +28,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,7 @@ def save_bundle(directory: str | Path, *, model: Any, tokenizer: Any, relations:
     and event memory are saved as absolute paths (relative ones are read from the current directory), with the
     store's fingerprint."""
     directory = Path(directory)
-    settings = replace(settings, **{name: str(Path(getattr(settings, name)).resolve())
-                                    for name in ("store", "event_memory") if getattr(settings, name)})
+    settings = settings.with_absolute_paths()
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:

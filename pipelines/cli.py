@@ -238,10 +238,7 @@ def events(train_path, store_dir, output, min_count, nlp) -> None:
     click.echo(f"{summary.triples:,} event triples (pairs seen in ≥ {min_count} questions) → {output}")
     if summary.errors:
         click.echo(f"{len(summary.errors):,} malformed records skipped", err=True)
-        for error in summary.errors[:5]:
-            click.echo(f"  skipped {error}", err=True)
-        if len(summary.errors) > 5:
-            click.echo(f"  … and {len(summary.errors) - 5} more", err=True)
+        _echo_skipped(summary.errors, shown=5)
 
 
 @main.command("event-memory")
@@ -268,6 +265,15 @@ def event_memory(train_path, explanations, output, encoder) -> None:
     click.echo(f"{len(memory):,} training pairs ({explained:,} with an explanation), embedded by {encoder} → {output}")
 
 
+def _echo_skipped(errors: list[str], *, shown: int, where_all: str = "") -> None:
+    """To stderr: the first `shown` skipped records (file:line: what), then how many more (and `where_all` they are
+    all listed)."""
+    for error in errors[:shown]:
+        click.echo(f"  skipped {error}", err=True)
+    if len(errors) > shown:
+        click.echo(f"  … and {len(errors) - shown} more{where_all}", err=True)
+
+
 def _print_preprocessing(summaries: dict, *, shown: int = 5) -> None:
     """To stderr, for each file with skipped or flagged records: the counts, the first `shown` skipped records
     (file:line: what) and the first ids of each flag."""
@@ -278,10 +284,7 @@ def _print_preprocessing(summaries: dict, *, shown: int = 5) -> None:
             continue
         click.echo(f"{name}: {summary['records']} records read, {len(errors)} malformed skipped"
                    f"{', flagged: ' + flagged if flagged else ''}", err=True)
-        for error in errors[:shown]:
-            click.echo(f"  skipped {error}", err=True)
-        if len(errors) > shown:
-            click.echo(f"  … and {len(errors) - shown} more (all under 'errors' in the preprocessing summary)", err=True)
+        _echo_skipped(errors, shown=shown, where_all=" (all under 'errors' in the preprocessing summary)")
         for flag, ids in summary.get("flagged", {}).items():
             more = " …" if summary["flags"].get(flag, 0) > len(ids) else ""
             click.echo(f"  {flag}: ids {', '.join(ids)}{more}", err=True)
