@@ -197,6 +197,9 @@ class KGQABatch(GraphCounts):
     batch: int64 [N] the graph (= row) of each node; graph_has_nodes: bool [G]
     labels: int64 [B] the class, or the right choice (-1: unknown)
     num_choices: C, or None for classification (then R = B)
+    offered: bool [B, K] the classes each classification example offers (its `choices`: ProntoQA's True / False of
+        True / False / Unknown; all K for an example without choices); the model answers among these. None where
+        every example offers every class.
     query_nodes, query_targets: int64 [G] the node asked about and its relative (CLUTRR's query (A, B)),
         offset like edge_index; -1 where absent. None when no example has a query.
     query_relations: int64 [G] the `RelationVocabulary` id of the relation asked about (`meta["query_relation"]`,
@@ -221,6 +224,7 @@ class KGQABatch(GraphCounts):
     graph_has_nodes: torch.Tensor
     labels: torch.Tensor
     num_choices: int | None = None
+    offered: torch.Tensor | None = None
     query_nodes: torch.Tensor | None = None
     query_targets: torch.Tensor | None = None
     query_relations: torch.Tensor | None = None
@@ -307,6 +311,7 @@ def collate(
         **graphs,
         labels=torch.tensor([_label(e, labels=labels, num_choices=num_choices) for e in examples], dtype=torch.long),
         num_choices=num_choices,
+        offered=None if num_choices or labels is None else _offered(examples, labels),
         meta=[e.meta for e in examples],
     )
     if text_graphs:
@@ -430,6 +435,17 @@ def _label(example: KGQAExample, *, labels: LabelVocabulary | None, num_choices:
     if labels is not None and not num_choices and example.choices:
         return labels.id(example.choices[example.label])
     return example.label
+
+
+def _offered(examples: Sequence[KGQAExample], labels: LabelVocabulary) -> torch.Tensor | None:
+    """bool [B, K]: the classes among each example's choices (names that are no class are passed over; all K for an
+    example that names none), None when every example offers every class."""
+    rows = []
+    for example in examples:
+        ids = {labels.id(name) for name in example.choices if name in labels.names}
+        rows.append([not ids or i in ids for i in range(len(labels))])
+    offered = torch.tensor(rows, dtype=torch.bool).reshape(len(examples), len(labels))
+    return None if bool(offered.all()) else offered
 
 
 def _starts(counts: np.ndarray) -> np.ndarray:

@@ -170,7 +170,8 @@ class FusionConfig:
 
 @dataclass
 class ModelOutput:
-    """logits: [B, K] classes or [B, C] choices; loss: cross-entropy over the known labels (-1 ignored), None
+    """logits: [B, K] classes (-inf for a class the example does not offer, `KGQABatch.offered`) or [B, C] choices;
+    loss: cross-entropy over the known labels (-1 ignored), None
     without any; edge_importance: [E] in [0, 1] (the graph encoder's, mean over its calls), node_importance: [N]
     (the attention-pooling weights, summing to 1 per graph); both None for a model without a graph."""
 
@@ -414,6 +415,9 @@ class FusionModel(nn.Module):
     def forward(self, batch: KGQABatch) -> ModelOutput:
         features = self.features(batch)
         logits = features.vector if self.head is None else self.head(features.vector, batch.num_choices)
+        if batch.offered is not None:
+            logits = logits.masked_fill(~offered_classes(batch.offered.to(logits.device), logits.shape[-1]),
+                                        float("-inf"))
         labels = batch.labels.to(logits.device)
         loss = None
         if bool((labels >= 0).any()):
@@ -456,6 +460,13 @@ class FusionModel(nn.Module):
         model = model_type(config, text_encoder=text_encoder)
         model.load_state_dict(_with_aliases(directory / WEIGHTS_FILE))
         return model
+
+
+def offered_classes(offered: Tensor, num_classes: int) -> Tensor:
+    """offered: bool [B, K] -> [B, num_classes]: classes past the K labels (the closure's `unnamed_classes`) are
+    offered only to the rows that offer every label."""
+    extra = num_classes - offered.shape[-1]
+    return torch.cat([offered, offered.all(-1, keepdim=True).expand(-1, extra)], -1) if extra else offered
 
 
 def _unshared(state_dict: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, str]]:

@@ -60,17 +60,6 @@ def predict_loader(model: nn.Module, loader: DataLoader, *, device: torch.device
     return predictions, (loss_sum / known if known else None)
 
 
-def answer_among_choices(predictions: list[dict[str, Any]], choices: Sequence[Sequence[str]],
-                         label_names: Sequence[str]) -> None:
-    """Where an example offers only some of the classes (ProntoQA: True / False of True / False / Unknown), its
-    prediction becomes the best-scored class it offers, in place. choices: per prediction, its example's choices
-    (empty: every class is offered)."""
-    for prediction, offered_names in zip(predictions, choices):
-        offered = [label_names.index(name) for name in offered_names if name in label_names]
-        if offered and len(offered) < len(label_names):
-            prediction["prediction"] = max(offered, key=lambda index: prediction["scores"][index])
-
-
 def accuracy(predictions: Sequence[int], labels: Sequence[int]) -> float:
     """Share of the known labels (not -1) predicted right; 0.0 without any."""
     pairs = [(p, y) for p, y in zip(predictions, labels) if y >= 0]

@@ -267,8 +267,8 @@ class GraphQA:
         answers = []
         for b, (example, row) in enumerate(zip(examples, probabilities)):
             names = list(example.choices) if self.labels is None else list(self.labels)
-            allowed = example.meta.get("answer_choices")
-            positions = [names.index(name) for name in allowed] if allowed else list(range(len(names)))
+            positions = (batch.offered[b].nonzero().flatten().tolist() if batch.offered is not None
+                         else list(range(len(names))))
             kept = row[positions].astype(np.float64)
             kept = kept / kept.sum()
             chosen = positions[int(kept.argmax())]  # the row (label, or choice) answered
@@ -466,7 +466,8 @@ READERS = {"clutrr": clutrr_question, "proofwriter": proofwriter_question, "ecar
 
 
 def _checked(example: KGQAExample, query: Query, labels: tuple[str, ...] | None) -> KGQAExample:
-    """The example, checked to be answerable, with the question's id, text and allowed labels in its meta."""
+    """The example, checked to be answerable, with the question's id and text in its meta and, where the question
+    names choices, those labels as its `choices` (the model answers among them, `KGQABatch.offered`)."""
     meta = example.meta
     meta["id"], meta["question"] = query.id, _joined(query.context, query.text)
     if meta.get("task") == "clutrr":
@@ -476,7 +477,7 @@ def _checked(example: KGQAExample, query: Query, labels: tuple[str, ...] | None)
         if unknown:
             raise TaskInputError(f"choices {unknown} are not labels of this {meta.get('task')} model",
                                  hint=f"choose among {', '.join(labels)}")
-        meta["answer_choices"] = list(dict.fromkeys(query.choices))
+        example.choices = list(dict.fromkeys(query.choices))  # the classes it is answered among
     return example
 
 

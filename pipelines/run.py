@@ -46,7 +46,7 @@ from kgreason.data.shards import ShardCache, write_atomically, write_json
 from kgreason.data.text_graph import UNTYPED
 from kgreason.kg.errors import KGError, TaskInputError
 
-from .evaluation import accuracy_report, answer_among_choices, predict_loader
+from .evaluation import accuracy_report, predict_loader
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +503,7 @@ def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tok
                       labels: Any, batch_size: int, max_length: int, device: Any,
                       predictions_path: Path | None = None) -> dict[str, Any]:
     """The `accuracy_report` of `model` on `examples` (written one line each to `predictions_path`). An example
-    that offers only some of the classes is answered among those (`answer_among_choices`)."""
+    that offers only some of the classes is answered among those (`KGQABatch.offered`)."""
     from kgreason.data.batch import ExampleDataset, make_loader
 
     if not examples:
@@ -514,8 +514,6 @@ def evaluate_examples(model: Any, examples: list[KGQAExample], *, task: str, tok
     with_gold = any(e.meta.get("gold_chain") for e in examples)
     predictions, _ = predict_loader(model, loader, device=device, edge_importance=with_gold)
     names = labels.names if labels is not None else None
-    if names is not None:
-        answer_among_choices(predictions, [example.choices for example in examples], names)
     if with_gold:
         from .evidence import path_matches_gold, top_path
 

@@ -8,14 +8,17 @@ import io
 import json
 
 import pytest
+import torch
 from click.testing import CliRunner
-from test_fusion import tiny_text_encoder
+from test_fusion import KINSHIP, kinship_examples, make_model, tiny_text_encoder
 
+from kgreason.data.batch import LabelVocabulary, RelationVocabulary, collate
 from kgreason.data.preprocess import preprocess
 from kgreason.data.proofwriter import read_proofwriter
+from kgreason.fusion.base import offered_classes
 from kgreason.kg.errors import ParseError, TaskInputError
 from kgreason.pipelines.cli import main
-from kgreason.pipelines.evaluation import accuracy_report, answer_among_choices
+from kgreason.pipelines.evaluation import accuracy_report
 from kgreason.pipelines.run import choose_task_files, generate_task_files, run_pipeline, write_predictions
 
 SMALL = {"train_size": 40, "test_size": 6, "test_lengths": (2, 3)}
@@ -62,12 +65,22 @@ def test_a_test_file_named_dev_keeps_the_dev_report_apart(tmp_path):
     assert files.dev == tmp_path / "dev.json" and list(files.tests) == ["FOLIO-dev"]
 
 
-def test_an_example_is_answered_among_the_choices_it_offers():
-    """ProntoQA offers True / False of the model's True / False / Unknown."""
-    predictions = [{"prediction": 2, "label": 1, "scores": [0.2, 0.3, 0.5]},
-                   {"prediction": 2, "label": 2, "scores": [0.2, 0.3, 0.5]}]
-    answer_among_choices(predictions, [["True", "False"], ["True", "False", "Unknown"]], ("True", "False", "Unknown"))
-    assert [p["prediction"] for p in predictions] == [1, 2]
+def test_an_example_is_answered_among_the_choices_it_offers(tokenizer):
+    """ProntoQA offers True / False of the model's True / False / Unknown: the classes not offered get -inf logits, in
+    training's loss and dev metric as in `evaluate` and `GraphQA`."""
+    first, second = kinship_examples(2, seed=0)
+    first.choices, first.label = ["mother", "father"], 1  # label: an index into its choices
+    batch = collate([first, second], tokenizer=tokenizer, labels=LabelVocabulary(tuple(KINSHIP)),
+                    relations=RelationVocabulary("text", ("<unk>", *sorted(KINSHIP))))
+    assert batch.offered.tolist() == [[True, True, False], [True, True, True]]
+    assert batch.labels[0] == KINSHIP.index("father")
+    model = make_model("lm_only", "rgcn", tokenizer)
+    with torch.no_grad():
+        model.head.out.bias.copy_(torch.tensor([0.0, 0.0, 100.0]))  # "sister", not offered to the first
+    output = model.eval()(batch)
+    assert output.logits[0, 2] == float("-inf") and int(output.logits[0].argmax()) in (0, 1)
+    assert int(output.logits[1].argmax()) == 2 and torch.isfinite(output.loss)
+    assert offered_classes(batch.offered, 5).tolist() == [[True, True, False, False, False], [True] * 5]
 
 
 def test_the_evidence_breakdown_says_none_when_no_question_has_a_path():
