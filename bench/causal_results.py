@@ -48,6 +48,9 @@ VARIANTS = {  # name: (fusion, more run_pipeline arguments); the tables show eve
     # and each choice reads the e-CARE train question that matches it best (`kgreason.data.event_memory`)
     "interaction-label-memory": ("interaction", {"node_init": "label", "event_memory": True}),
     "lm_only-memory": ("lm_only", {"event_memory": True}),
+    # each choice's row reads cause, then effect, without the question (`--cause-effect-order`)
+    "lm_only-ordered": ("lm_only", {"cause_effect_order": True}),
+    "interaction-label-ordered": ("interaction", {"node_init": "label", "cause_effect_order": True}),
 }
 ECARE = "ecare/Causal_Reasoning"
 COPA_DEV, COPA_TEST, BALANCED = "copa/copa-dev.xml", "copa/copa-test.xml", "copa/balanced_copa"
@@ -150,8 +153,9 @@ def run_variant(variant: str, seed: int, args: argparse.Namespace) -> None:
     fusion, options = VARIANTS[variant]
     options = dict(options)
     memory = {"event_memory": str(event_memory(args))} if options.pop("event_memory", False) else {}
+    order = {"cause_effect_order": options.pop("cause_effect_order", False)}
     common = {"cache_dir": args.runs / "cache", "progress": sys.stderr.isatty(), "limit": args.limit,
-              "preprocess_kwargs": {"store": str(conceptnet_store(args)), **memory}}
+              "preprocess_kwargs": {"store": str(conceptnet_store(args)), **memory, **order}}
     training = {"batch_size": args.batch_size, "lr_text": args.lr_text, "lr_graph": args.lr_graph, "seed": seed}
     ecare = args.runs / f"ecare-{variant}-s{seed}"
     if not (ecare / "results.json").is_file():

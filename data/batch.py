@@ -6,7 +6,7 @@ long story):
 
 | examples | row |
 |---|---|
-| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]` (+ `meta["choice_context"]`) |
+| multiple choice (task ecare, copa or causal, with choices) | (text, choice), one row per choice: `[B*C, T]` (+ `meta["choice_context"]`); (choice, text) where `meta["choice_first"]` |
 | clutrr | (story, "How is B related to A?") for the query (A, B) |
 | proofwriter | (theory, statement) |
 | any other | the text |
@@ -414,15 +414,21 @@ def _num_choices(examples: Sequence[KGQAExample]) -> int | None:
 def _text_rows(examples: Sequence[KGQAExample], *, num_choices: int | None) -> tuple[list[str], list[str] | None]:
     """The first and (for pairs) second texts of each row; see the module table."""
     if num_choices:
-        return [e.text for e in examples for _ in e.choices], [
-            f"{choice} {context}" if context else choice for e in examples
-            for choice, context in zip(e.choices, e.meta.get("choice_context") or [""] * len(e.choices))]
+        pairs = [(choice, e.text) if e.meta.get("choice_first") else (e.text, choice)
+                 for e in examples for choice in _choice_texts(e)]
+        return [first for first, _ in pairs], [second for _, second in pairs]
     pairs = [text_pair(e) for e in examples]
     with_question = [second is not None for _, second in pairs]
     if any(with_question) and not all(with_question):
         raise ValueError(f"a batch mixes examples read with a question ({_describe(examples[with_question.index(True)])}) "
                          f"and without ({_describe(examples[with_question.index(False)])}): batch each task apart")
     return [first for first, _ in pairs], [second for _, second in pairs] if all(with_question) else None
+
+
+def _choice_texts(example: KGQAExample) -> list[str]:
+    """Each choice as its row reads it: followed by its `meta["choice_context"]` where it has one."""
+    contexts = example.meta.get("choice_context") or [""] * len(example.choices)
+    return [f"{choice} {context}" if context else choice for choice, context in zip(example.choices, contexts)]
 
 
 def _label(example: KGQAExample, *, labels: LabelVocabulary | None, num_choices: int | None) -> int:

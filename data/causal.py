@@ -466,8 +466,11 @@ def generate_causal(num_records: int = 20, *, seed: int = 0, max_chain: int = 2)
 # --- examples --------------------------------------------------------------------------------------------
 
 
-def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = None) -> KGQAExample:
-    """A `KGQAExample` of `record` (text: `record.question`) with the graph of `subgraph`.
+def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = None, *,
+                   cause_effect_order: bool = False) -> KGQAExample:
+    """A `KGQAExample` of `record` (text: `record.question`) with the graph of `subgraph`. With
+    `cause_effect_order` the text is the premise alone, and for a cause question `meta["choice_first"]` puts each
+    choice before it in the model's rows, so that every row reads cause, then effect (`kgreason.data.batch`).
 
     `mention_node_index` are the nodes the premise or a choice mentions (their character spans are not known
     here: -1); `meta` holds the record's id, source, line, `ask_for`, flags (`CausalRecord.flags`) and, for a
@@ -487,6 +490,7 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
         "ask_for": record.ask_for,
         "copa_item": record.copa_item,
         **({"dev_group": record.mirror_of} if record.mirror_of else {}),  # the dev split keeps twins together
+        **({"choice_first": record.ask_for == "cause"} if cause_effect_order else {}),
         "flags": sorted({*subgraph.flags, *record.flags}),
         "paths": [path.to_dict() for path in subgraph.paths],
         "node_scores": subgraph.node_scores.tolist(),
@@ -496,7 +500,7 @@ def causal_example(record: CausalRecord, subgraph: RetrievedSubgraph | None = No
     meta["evidence"] = [evidence_in_words(meta, choice) for choice in range(len(record.choices))]
     meta["evidence_choices"] = sorted({path.choice for path in subgraph.paths})
     return KGQAExample(
-        text=record.question,
+        text=record.premise if cause_effect_order else record.question,
         choices=list(record.choices),
         label=record.label,
         node_ids=subgraph.node_ids,

@@ -73,6 +73,9 @@ class Settings:
     theory_closure: proofwriter: the theory graph also holds every literal forward chaining proves from the parsed
         theory (`kgreason.data.theory_graph.theory_graph`'s `closure`), and the question's subject and object are
         the query nodes (`meta["query_node_index"]`)
+    cause_effect_order: ecare, copa: each choice's row reads the cause first and the effect second (the premise and
+        the choice, in the asked direction, without COPA's question), instead of the premise with the question and
+        then the choice (`kgreason.data.causal.causal_example`)
     """
 
     task: str
@@ -88,6 +91,7 @@ class Settings:
     gold_story: bool = False
     theory_closure: bool = False
     event_memory: str | None = None
+    cause_effect_order: bool = False
 
     def __post_init__(self) -> None:
         for option in ("kinship_inverses", "rename_people", "gold_story"):
@@ -96,9 +100,10 @@ class Settings:
         if self.theory_closure and self.task != "proofwriter":
             raise ValueError(f"theory_closure forward-chains ProofWriter theories; task {self.task!r} has none: "
                              "leave it off")
-        if self.event_memory and self.task not in ("ecare", "copa"):
-            raise ValueError(f"event_memory links causal questions to training pairs; task {self.task!r} has none: "
-                             "leave it off")
+        for option, what in (("event_memory", "links causal questions to training pairs"),
+                             ("cause_effect_order", "orders the rows of causal questions")):
+            if getattr(self, option) and self.task not in ("ecare", "copa"):
+                raise ValueError(f"{option} {what}; task {self.task!r} has none: leave it off")
 
     def options(self) -> dict[str, Any]:
         """Every setting but the task: what `preprocess(path, output, task=..., **options)` takes, and what a run

@@ -300,7 +300,7 @@ def _build_causal(records: list, resources, settings: Settings) -> list[KGQAExam
         subgraph = causal.retrieve(_linked(premise), [_linked(choice) for choice in choices],
                                    ask_for=record.ask_for, hops=settings.hops, max_nodes=settings.max_nodes,
                                    max_paths=settings.max_paths, max_path_length=settings.max_path_length)
-        example = causal_example(record, subgraph)
+        example = causal_example(record, subgraph, cause_effect_order=settings.cause_effect_order)
         spans = {m.node_id: (m.start_char, m.end_char) for m in premise}
         for i, node in enumerate(example.node_ids[example.mention_node_index].tolist()):
             example.mention_char_spans[i] = spans.get(node, (-1, -1))  # the premise starts `text`

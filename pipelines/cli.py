@@ -37,6 +37,7 @@ KINSHIP_INVERSES = click.option("--kinship-inverses", is_flag=True, help="clutrr
 RENAME_PEOPLE = click.option("--rename-people", is_flag=True, help="clutrr: give each story's people new names, drawn per story, so that names carry nothing (the official test files of the training task reuse its people).")
 GOLD_STORY = click.option("--gold-story", is_flag=True, help="clutrr, UPPER BOUND: replace each story by its gold graph, one sentence per gold edge (as CTP and GAT read CLUTRR); reads the evaluation-only annotations, so never a result on the text.")
 EVENT_MEMORY = click.option("--event-memory", default=None, type=click.Path(exists=True, dir_okay=False), help="ecare, copa: an event memory (`kgreason event-memory`): each choice is linked to the training question that matches it best, which the model reads.")
+CAUSE_EFFECT_ORDER = click.option("--cause-effect-order", is_flag=True, help="ecare, copa: each choice's row reads the cause, then the effect (the premise and the choice in the asked direction, without the question).")
 THEORY_CLOSURE = click.option("--theory-closure", is_flag=True, help="proofwriter: add every literal that forward chaining proves from the parsed theory to its graph, and query the statement's subject and object.")
 
 
@@ -170,10 +171,11 @@ def info(store_dir) -> None:
 @GOLD_STORY
 @THEORY_CLOSURE
 @EVENT_MEMORY
+@CAUSE_EFFECT_ORDER
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, limit, as_json, quiet) -> None:
+def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, hops, max_nodes, max_chars, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, cause_effect_order, limit, as_json, quiet) -> None:
     """Turn a task file into graph-grounded examples (story/theory graphs, or linked concepts and
     KG subgraphs with evidence paths), on every core, cached by input hash and settings, resumable.
 
@@ -190,7 +192,7 @@ def preprocess(task, input_path, output, store_dir, nlp, workers, shard_size, ho
         input_path, output, task=task, workers=workers, shard_size=shard_size, limit=limit,
         progress=not quiet and sys.stderr.isatty(), nlp=nlp, store=store_dir, hops=hops, max_nodes=max_nodes,
         max_chars=max_chars, kinship_inverses=kinship_inverses, rename_people=rename_people, gold_story=gold_story, theory_closure=theory_closure,
-        event_memory=event_memory,
+        event_memory=event_memory, cause_effect_order=cause_effect_order,
     )
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
@@ -382,6 +384,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @GOLD_STORY
 @THEORY_CLOSURE
 @EVENT_MEMORY
+@CAUSE_EFFECT_ORDER
 @click.option("--dev-fraction", type=float, default=0.1, show_default=True, help="Share of train carved out as dev when there is no dev file.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Preprocessing processes (default: the usable CPUs).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N records of each file.")
@@ -391,7 +394,7 @@ _PRECISION_HELP = ("fp32; bf16: autocast (CPU or GPU); int8: the transformer's l
 @click.option("--json", "as_json", is_flag=True, help="Print the test reports as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def train(task, data, train_files, dev_file, test_files, out, fusion, graph_encoder, init_from, node_init, model_options, epochs, batch_size, lr_text, lr_graph, max_steps, max_length, seed,
-          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, dev_fraction, workers, limit, cache_dir, resume, checkpoint_steps, as_json, quiet) -> None:
+          early_stopping, bf16, device, text_encoder, nlp, store_dir, kinship_inverses, rename_people, gold_story, theory_closure, event_memory, cause_effect_order, dev_fraction, workers, limit, cache_dir, resume, checkpoint_steps, as_json, quiet) -> None:
     """Train a model on a task's data, evaluate it on every test file and save it to OUT/model.
 
     Prints accuracy per test file, by chain length k (CLUTRR) or by proof depth and answer (ProofWriter).
@@ -417,7 +420,7 @@ def train(task, data, train_files, dev_file, test_files, out, fusion, graph_enco
         task, files, out=out, fusion=fusion, graph_encoder=graph_encoder, max_length=max_length, dev_fraction=dev_fraction,
         workers=workers, limit=limit, cache_dir=cache_dir, resume=resume, init_from=init_from, node_init=node_init, progress=not quiet and sys.stderr.isatty(),
         model_kwargs={**_model_options(model_options), **({"text_encoder": text_encoder} if text_encoder else {})},
-        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "gold_story": gold_story, "theory_closure": theory_closure, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
+        preprocess_kwargs={"nlp": nlp, "kinship_inverses": kinship_inverses, "rename_people": rename_people, "gold_story": gold_story, "theory_closure": theory_closure, "cause_effect_order": cause_effect_order, **({"store": store_dir} if store_dir else {}), **({"event_memory": event_memory} if event_memory else {})},
         training_kwargs={"epochs": epochs, "batch_size": batch_size, "lr_text": lr_text, "lr_graph": lr_graph,
                          "max_steps": max_steps, "seed": seed, "early_stopping_patience": early_stopping,
                          "mixed_precision": "bf16" if bf16 else "no", "device": device, "checkpoint_steps": checkpoint_steps},

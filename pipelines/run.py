@@ -370,7 +370,7 @@ def run_pipeline(
     set_seed(training_config.seed)
     if init_from is not None:
         model, tokenizer, relations = warm_start(init_from, task=task, fusion=fusion, graph_encoder=graph_encoder,
-                                                 model_kwargs=model_kwargs or {}, relations=relations)
+                                                 model_kwargs=model_kwargs or {}, relations=relations, settings=settings)
         config = model.config
     else:
         options = {**graph_config, **TASK_MODEL_DEFAULTS.get(task, {}), **(model_kwargs or {})}
@@ -464,10 +464,11 @@ def _label_algebra(task: str, labels: Any) -> dict[str, Any]:
 
 
 def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_encoder: str | None, model_kwargs: dict[str, Any],
-               relations: Any) -> tuple[Any, Any, Any]:
+               relations: Any, settings: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(model, tokenizer, relations) of the trained model at `init_from`, checked against the run that continues
-    from it: a `TaskInputError` says what differs. A background-KG model must see the same KG relations; a
-    text-graph model keeps its relation vocabulary (relations it never saw map to `<unk>`)."""
+    from it (`settings`: its preprocessing settings): a `TaskInputError` says what differs. A background-KG model
+    must see the same KG relations and read its rows in the same order; a text-graph model keeps its relation
+    vocabulary (relations it never saw map to `<unk>`)."""
     from .bundle import load_bundle
 
     bundle = load_bundle(init_from, check_store=False)  # the new run brings its own store
@@ -482,6 +483,10 @@ def warm_start(init_from: str | Path, *, task: str, fusion: str | None, graph_en
     if differs:
         described = ", ".join(f"{key}={ours!r} (the model has {theirs!r})" for key, (ours, theirs) in differs.items())
         raise TaskInputError(f"{init_from}: {described}", hint="leave these options out, or " + hint)
+    ordered = bundle.preprocess_settings.get("cause_effect_order", False)
+    if ordered != settings.get("cause_effect_order", False):
+        raise TaskInputError(f"{init_from}: its rows read {'cause, then effect' if ordered else 'the question first'}, "
+                             "and this run's do not", hint=f"{'pass' if ordered else 'leave out'} --cause-effect-order")
     if relations.kind != bundle.relations.kind or (relations.kind == "kg" and relations.names != bundle.relations.names):
         raise TaskInputError(f"{init_from}: its graph relations differ from this run's ({len(bundle.relations)} against "
                              f"{len(relations)})", hint="use the KG store the model was trained with (--store)")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import dataset
 
+from kgreason.data.batch import RelationVocabulary, collate
 from kgreason.data.causal import (
     CAUSAL_TRIPLES,
     CausalRecord,
@@ -32,6 +33,7 @@ from kgreason.data.causal_graph import (
     write_event_graph,
 )
 from kgreason.data.example import KGQAExample
+from kgreason.data.preprocess import Settings
 from kgreason.kg import KnowledgeGraph
 from kgreason.kg.errors import TaskInputError
 from kgreason.kg.retrieval import retrieve
@@ -257,6 +259,21 @@ def test_example_without_subgraph_is_flagged():
     example = causal_example(record)
     assert example.num_nodes == 0 and example.meta["flags"] == ["no_linked_entity"]
     assert example.meta["choice_node_index"] == [[], []]
+
+
+def test_cause_effect_order_reads_every_row_cause_first(tokenizer):
+    cause = CausalRecord("1", "The glass broke.", "cause", ("It fell.", "It sang."), 0, "dev.jsonl", 1)
+    effect = replace(cause, id="2", premise="It fell.", ask_for="effect", choices=("The glass broke.", "It sang."))
+    examples = [causal_example(record, cause_effect_order=True) for record in (cause, effect)]
+    assert [e.text for e in examples] == ["The glass broke.", "It fell."]
+    assert [e.meta["choice_first"] for e in examples] == [True, False]
+    rows = collate(examples, tokenizer=tokenizer, relations=RelationVocabulary("kg", ("Causes",))).input_ids
+    first = tokenizer.decode(rows[0], skip_special_tokens=True)
+    assert first.startswith("it fell") and first.endswith("the glass broke."), first  # cause, then effect
+    assert tokenizer.decode(rows[2], skip_special_tokens=True).startswith("it fell")
+    assert "choice_first" not in causal_example(cause).meta and causal_example(cause).text == cause.question
+    with pytest.raises(ValueError, match="cause_effect_order"):
+        Settings(task="clutrr", cause_effect_order=True)
 
 
 # --- real files ------------------------------------------------------------------------------------------

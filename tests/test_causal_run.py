@@ -102,7 +102,8 @@ def test_graphqa_answers_a_causal_question_like_the_run(ecare_run):
     assert answer.label in answer.scores and sum(answer.scores.values()) == pytest.approx(1)
 
 
-def test_train_command_on_generated_copa(tokenizer, tmp_path):
+@pytest.mark.parametrize("order", [[], ["--cause-effect-order"]])
+def test_train_command_on_generated_copa(tokenizer, tmp_path, order):
     model_dir = tmp_path / "tiny-bert"
     tiny_text_encoder(tokenizer).save_pretrained(model_dir)
     tokenizer.save_pretrained(str(model_dir))
@@ -110,11 +111,12 @@ def test_train_command_on_generated_copa(tokenizer, tmp_path):
     result = CliRunner().invoke(main, [
         "train", "--task", "copa", "--data", "generated", "--out", str(out), "--fusion", "late", "--graph-encoder",
         "rgcn", "--text-encoder", str(model_dir), "--nlp", "blank", "--epochs", "1", "--batch-size", "8",
-        "--workers", "1", "--limit", "24", "--device", "cpu", "-q",
+        "--workers", "1", "--limit", "24", "--device", "cpu", "-q", *order,
     ])
     assert result.exit_code == 0, result.output
     assert "test" in result.output and "accuracy" in result.output
     results = json.loads((out / "results.json").read_text())
+    assert results["preprocess_settings"]["cause_effect_order"] is bool(order)
     assert results["data"]["train"].endswith("train.xml") and results["tests"]["test"]["n"] == 24
     assert set(results["tests"]["test"]["groups"]) == {"ask_for", "evidence", "copa_item"}
     assert set(results["tests"]["test"]["groups"]["copa_item"]) == {"original"}
@@ -219,6 +221,9 @@ def test_a_copa_run_starts_from_the_ecare_model(ecare_run, tokenizer, tmp_path):
     with pytest.raises(TaskInputError, match="fusion='lm_only' \\(the model has 'late'\\)"):
         run_pipeline("copa", files, out=tmp_path / "bad", init_from=ecare_run.out, fusion="lm_only",
                      preprocess_kwargs=store, workers=1, training_kwargs=TRAINING)
+    with pytest.raises(TaskInputError, match="its rows read the question first"):
+        run_pipeline("copa", files, out=tmp_path / "order", init_from=ecare_run.out,
+                     preprocess_kwargs={**store, "cause_effect_order": True}, workers=1, training_kwargs=TRAINING)
     with pytest.raises(TaskInputError, match="keeps its own node embeddings"):
         run_pipeline("copa", files, out=tmp_path / "both", init_from=ecare_run.out, node_init="label",
                      preprocess_kwargs=store, workers=1, training_kwargs=TRAINING)
