@@ -15,7 +15,10 @@ text learning rate (the graph learning rate too, except where a variant sets its
 is one), and bench/records/logic.json (kept in git): every run published so far, so that a table rewritten after
 some run directories were deleted, or on another machine, still shows them (a rerun of the same experiment,
 variant and seed replaces one). A table is not rewritten where it would lose a run it shows that neither --runs
-nor the record holds (`--drop-missing` to allow it).
+nor the record holds (`--drop-missing` to allow it). `--print-only --plots` prints the tables of the runs under
+--runs and redraws the plots from them alone, writing nothing else:
+
+    .venv/bin/python bench/logic_results.py --only clutrr-089907f8 --runs ../runs --report-only --print-only --plots
 """
 
 from __future__ import annotations
@@ -354,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--print-only", action="store_true",
                         help="print the tables of the runs under --runs, write nothing (e.g. more seeds of one "
                              "variant, kept apart from the runs the published tables come from)")
+    parser.add_argument("--plots", action="store_true",
+                        help="with --print-only: also redraw the experiments' plots in docs/ from the runs under --runs")
     parser.add_argument("--drop-missing", action="store_true",
                         help="rewrite a table even where it loses published runs that --runs and the record lack")
     return parser
@@ -373,18 +378,27 @@ def main(argv: list[str] | None = None) -> int:
         found = {name: runs for name, runs in found.items() if name in args.only}
     if args.print_only:
         print(markdown(found, args) if found else f"no finished runs under {args.runs}")
+        if found and args.plots:
+            draw_plots(found)
         return 0 if found else 1
     if not publish_section(found, markdown, args, START, END, drop_missing=args.drop_missing):
         return 1
+    draw_plots(found)
+    write_json(RECORDS / "logic.json", {"environment": environment(), "runs": everything})
+    return 0
+
+
+def draw_plots(found: dict) -> None:
+    """Accuracy against k in docs/, for each experiment that has a plot: `lm_only` against the best fused variant."""
     for name, by_fusion in found.items():
         if "plot" in EXPERIMENTS[name]:
             trained = trained_lengths(next(iter(by_fusion.values()))[0])
-            plot_accuracy_by_group(plot_series(by_fusion, EXPERIMENTS[name].get("published")),
-                                   REPO / "docs" / EXPERIMENTS[name]["plot"], xlabel="chain length k",
+            path = REPO / "docs" / EXPERIMENTS[name]["plot"]
+            plot_accuracy_by_group(plot_series(by_fusion, EXPERIMENTS[name].get("published")), path,
+                                   xlabel="chain length k",
                                    title=f"CLUTRR {Path(EXPERIMENTS[name]['data']).name} (trained on k = {', '.join(trained)})",
                                    trained_on=set(trained))
-    write_json(RECORDS / "logic.json", {"environment": environment(), "runs": everything})
-    return 0
+            print(f"plot: {path}")
 
 
 if __name__ == "__main__":

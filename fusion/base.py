@@ -171,9 +171,9 @@ class FusionConfig:
 @dataclass
 class ModelOutput:
     """logits: [B, K] classes (-inf for a class the example does not offer, `KGQABatch.offered`) or [B, C] choices;
-    loss: cross-entropy over the known labels (-1 ignored), None
-    without any; edge_importance: [E] in [0, 1] (the graph encoder's, mean over its calls), node_importance: [N]
-    (the attention-pooling weights, summing to 1 per graph); both None for a model without a graph."""
+    loss: cross-entropy over the known labels (-1 ignored), None without any; edge_importance: [E] in [0, 1] (the
+    graph encoder's, mean over its calls), node_importance: [N] (the attention-pooling weights, summing to 1 per
+    graph); both None for a model without a graph."""
 
     logits: Tensor
     loss: Tensor | None = None

@@ -55,6 +55,15 @@ def test_the_plot_compares_lm_only_with_the_best_fused_variant_and_the_published
     assert logic.plot_series(with_bound, None) == logic.plot_series(by_fusion, None)
 
 
+def test_plots_are_drawn_in_docs_from_the_runs_given(logic, tmp_path, monkeypatch):
+    monkeypatch.setattr(logic, "REPO", tmp_path)
+    (tmp_path / "docs").mkdir()
+    logic.draw_plots({"clutrr-089907f8": {"lm_only-renamed": [_run(tmp_path, 0, {"4": 0.2, "5": 0.1})],
+                                          "graph_only-closure": [_run(tmp_path, 0, {"4": 0.6, "5": 0.5})]},
+                      "proofwriter": {}})
+    assert [p.name for p in (tmp_path / "docs").iterdir()] == ["clutrr_accuracy_by_k.png"]
+
+
 @pytest.mark.parametrize("killed", [False, True])
 def test_a_killed_run_continues_from_its_checkpoint(logic, tmp_path, monkeypatch, killed):
     """run_one resumes a run directory that has a trainer checkpoint but no results.json, and starts afresh
