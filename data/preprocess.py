@@ -123,6 +123,13 @@ def skipped_record(error: ParseError) -> str:
     return f"{error.path}:{error.line}: {what}" if error.line else f"{error.path}: {what}"
 
 
+def skipped_listing(errors: list[str], *, shown: int, where_all: str = "") -> list[str]:
+    """Lines that list skipped records (`skipped_record` lines): the first `shown`, then how many more (and
+    `where_all` they are all listed)."""
+    more = [f"… and {len(errors) - shown} more{where_all}"] if len(errors) > shown else []
+    return [f"skipped {error}" for error in errors[:shown]] + more
+
+
 @dataclass
 class PreprocessSummary:
     """What a run did. `examples_per_second` counts examples made in this run (not those found cached)."""

@@ -270,10 +270,10 @@ def event_memory(train_path, explanations, output, encoder) -> None:
 def _echo_skipped(errors: list[str], *, shown: int, where_all: str = "") -> None:
     """To stderr: the first `shown` skipped records (file:line: what), then how many more (and `where_all` they are
     all listed)."""
-    for error in errors[:shown]:
-        click.echo(f"  skipped {error}", err=True)
-    if len(errors) > shown:
-        click.echo(f"  … and {len(errors) - shown} more{where_all}", err=True)
+    from kgreason.data.preprocess import skipped_listing
+
+    for line in skipped_listing(errors, shown=shown, where_all=where_all):
+        click.echo(f"  {line}", err=True)
 
 
 def _print_preprocessing(summaries: dict, *, shown: int = 5) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from kgreason.data.example import KGQAExample
-from kgreason.data.preprocess import Settings, preprocess
+from kgreason.data.preprocess import Settings, preprocess, skipped_listing
 from kgreason.data.shards import ShardCache, write_atomically, write_json
 from kgreason.data.text_graph import UNTYPED
 from kgreason.kg.errors import KGError, TaskInputError
@@ -341,10 +341,9 @@ def run_pipeline(
         tests[name], summaries[name] = load(path)
     if not train:
         skipped = [error for name, summary in summaries.items() if name.startswith("train") for error in summary["errors"]]
-        shown = "".join(f"\n  skipped {error}" for error in skipped[:3])
-        more = f"\n  … and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        listed = "".join(f"\n  {line}" for line in skipped_listing(skipped, shown=3))
         raise TaskInputError(f"{', '.join(map(str, files.train))}: no usable training example "
-                             f"({len(skipped)} malformed records skipped){shown}{more}",
+                             f"({len(skipped)} malformed records skipped){listed}",
                              hint="fix the records above (each line says the file, line and field), or pass the "
                                   "right file with --train")
     if not dev:
